@@ -1,0 +1,89 @@
+# hcp.etcd: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := $(CURDIR)/.venv
+BIN         := $(VENV)/bin
+PYTHON      ?= python3
+# The collection is installed (as a link to this checkout) into a collections path inside the repo.
+COLLECTIONS := $(CURDIR)/.collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(BIN):$(PATH)
+
+NAME   ?= demo
+POLICY ?= HighlyAvailable
+ETCD   ?= 3.5
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+## ---- install -----------------------------------------------------------------------------
+
+$(BIN)/ansible: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.PHONY: install
+install: $(BIN)/ansible ## create .venv and install the collection into .collections
+	mkdir -p $(COLLECTIONS)/ansible_collections/hcp
+	ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/hcp/etcd
+	@$(BIN)/ansible-doc -l hcp.etcd 2>/dev/null | sed 's/^/  installed: /'
+
+.PHONY: build
+build: install ## build the collection artifact (hcp-etcd-<version>.tar.gz)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(CURDIR)/.cache/dist .
+
+## ---- tests -------------------------------------------------------------------------------
+
+.PHONY: test
+test: lint sanity units e2e ## every test: lint, sanity, units, end-to-end on a real cluster
+
+.PHONY: lint
+lint: install ## ansible-lint (production profile)
+	$(BIN)/ansible-lint --offline --profile production
+
+.PHONY: sanity
+sanity: install ## ansible-test sanity, offline
+	tests/sanity/run.sh
+
+.PHONY: units
+units: install ## unit tests (pytest) of the pure logic
+	tests/unit/run.sh
+
+.PHONY: e2e
+e2e: install ## molecule scenarios on the local cluster (or on $KUBECONFIG)
+	tests/e2e/run.sh
+
+## ---- local cluster -------------------------------------------------------------------------
+
+.PHONY: cluster-up cluster-down cluster-status kubeconfig
+cluster-up: ## start the hermetic single-node Kubernetes
+	tests/cluster/cluster.sh up
+cluster-down: ## stop it and remove its state
+	tests/cluster/cluster.sh down
+cluster-status: ## show what runs
+	tests/cluster/cluster.sh status
+kubeconfig: ## print the kubeconfig path (make -s kubeconfig)
+	@tests/cluster/cluster.sh kubeconfig
+
+.PHONY: hcp-up hcp-down
+hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleReplica] [ETCD=3.4]
+	tests/cluster/hcp.sh up "$(NAME)" "$(POLICY)" "$(ETCD)"
+hcp-down: ## remove it: make hcp-down NAME=x
+	tests/cluster/hcp.sh down "$(NAME)"
+
+## ---- demo --------------------------------------------------------------------------------
+
+.PHONY: demo demo-down
+demo: install ## backup, damage, restore and verdict on a miniature control plane
+	tests/demo/demo.sh
+demo-down: ## remove the demo control plane and stop the cluster
+	-tests/cluster/hcp.sh down demo
+	tests/cluster/cluster.sh down
+
+.PHONY: clean
+clean: ## remove the venv, the installed collection and test output
+	rm -rf $(VENV) $(COLLECTIONS) tests/output .cache

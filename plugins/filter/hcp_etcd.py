@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: hcp.etcd contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters the hcp.etcd roles use to read a hosted control plane's etcd layout."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+
+# Members by availability policy, used when the StatefulSet is found scaled to 0.
+POLICY_REPLICAS = {"HighlyAvailable": 3, "SingleReplica": 1}
+DEFAULT_TOKEN = "etcd-cluster"
+BINARY_SUFFIXES = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50}
+DECIMAL_SUFFIXES = {"k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15}
+
+
+def control_plane_namespace(hosted_cluster_namespace, cluster_name):
+    """``clusters | control_plane_namespace('my.cluster')`` -> ``clusters-my-cluster``."""
+    return etcd_cli.control_plane_namespace(hosted_cluster_namespace, cluster_name)
+
+
+def quantity_bytes(quantity):
+    """A Kubernetes storage quantity (``8Gi``, ``500M``, ``1073741824``) in bytes."""
+    text = str(quantity).strip()
+    for suffixes in (BINARY_SUFFIXES, DECIMAL_SUFFIXES):
+        for suffix, factor in suffixes.items():
+            if text.endswith(suffix):
+                return int(float(text[: -len(suffix)]) * factor)
+    try:
+        return int(float(text))
+    except ValueError:
+        raise AnsibleFilterError("not a storage quantity: %r" % (quantity,))
+
+
+def _env(container, name):
+    for item in container.get("env") or []:
+        if item.get("name") == name and "value" in item:
+            return item["value"]
+    return None
+
+
+def etcd_topology(statefulset, hosted_cluster=None):
+    """The etcd layout the restore needs, read from the live StatefulSet (and the HostedCluster).
+
+    Members, peer URLs and the initial-cluster string come from etcd_cli.topology_from_statefulset;
+    this adds what helper pods and recreated volumes need. A StatefulSet found at 0 replicas (an
+    interrupted restore, or a manual scale-down) gets the member count of the availability policy.
+    """
+    try:
+        sts = dict(statefulset)
+        spec = dict(sts.get("spec") or {})
+        if not spec.get("replicas"):
+            policy = ((hosted_cluster or {}).get("spec") or {}).get("controllerAvailabilityPolicy") or "HighlyAvailable"
+            spec["replicas"] = POLICY_REPLICAS.get(policy, 3)
+        sts["spec"] = spec
+        topology = etcd_cli.topology_from_statefulset(sts)
+    except etcd_cli.EtcdCliError as exc:
+        raise AnsibleFilterError(str(exc))
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    containers = pod_spec.get("containers") or [{}]
+    etcd = next((c for c in containers if c.get("name") == "etcd"), containers[0])
+    claim = next((t for t in spec.get("volumeClaimTemplates") or [] if (t.get("metadata") or {}).get("name") == "data"), {})
+    claim_spec = {k: v for k, v in (claim.get("spec") or {}).items() if k not in ("volumeName", "dataSource")}
+    storage = ((claim_spec.get("resources") or {}).get("requests") or {}).get("storage", "0")
+    labels = dict((claim.get("metadata") or {}).get("labels") or {})
+    labels.update(((spec.get("selector") or {}).get("matchLabels")) or {})
+    topology.update(
+        {
+            "selector": ["%s=%s" % item for item in sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items())],
+            "initial_cluster_token": _env(etcd, "ETCD_INITIAL_CLUSTER_TOKEN") or DEFAULT_TOKEN,
+            "pvc_spec": claim_spec,
+            "pvc_labels": labels,
+            "volume_bytes": quantity_bytes(storage),
+            "pod_security_context": pod_spec.get("securityContext") or {},
+            "container_security_context": etcd.get("securityContext") or {},
+            "node_selector": pod_spec.get("nodeSelector") or {},
+            "tolerations": pod_spec.get("tolerations") or [],
+        }
+    )
+    return topology
+
+
+def access_label(attributes):
+    """``{verb: patch, group: apps, resource: deployments, subresource: scale}`` -> ``patch apps/deployments/scale``."""
+    resource = "/".join(x for x in (attributes.get("group"), attributes.get("resource"), attributes.get("subresource")) if x)
+    where = " in %s" % attributes["namespace"] if attributes.get("namespace") else ""
+    return "%s %s%s" % (attributes.get("verb"), resource, where)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "control_plane_namespace": control_plane_namespace,
+            "etcd_topology": etcd_topology,
+            "quantity_bytes": quantity_bytes,
+            "access_label": access_label,
+        }

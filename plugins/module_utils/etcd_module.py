@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Base class of the hcp.etcd modules (in the spirit of amazon.aws' AnsibleAWSModule).
+
+It owns what every module needs and none should re-implement: the kubernetes.core auth
+options, the API client (``get_api_client``), the ``CoreV1Api``, the pod transport, picking a
+Ready etcd pod, probing the etcd tools of a container, and turning exceptions into
+``fail_json`` messages. A module is left with only its own logic.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import datetime
+import traceback
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+    AUTH_ARG_SPEC,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (
+    AnsibleK8SModule,
+)
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import (
+    CoreException,
+)
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
+    DEFAULT_RETRIES,
+    PodTransport,
+    PodTransportError,
+)
+
+try:
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.rest import ApiException
+except ImportError:  # reported by AnsibleK8SModule.requires("kubernetes")
+    CoreV1Api = None
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+        reason = ""
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def utc_iso(moment=None):
+    return (moment or utc_now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_stamp(moment=None):
+    return (moment or utc_now()).strftime("%Y%m%dT%H%M%SZ")
+
+
+class EtcdModuleError(Exception):
+    """Raised inside a module's logic; turned into fail_json with extra result keys."""
+
+    def __init__(self, msg, **result):
+        super(EtcdModuleError, self).__init__(msg)
+        self.result = result
+
+
+class EtcdModule(object):
+    """Wraps AnsibleK8SModule; use ``run(fn)`` so errors come out as clear ``fail_json``."""
+
+    def __init__(self, argument_spec, transport_factory=None, **kwargs):
+        spec = copy.deepcopy(AUTH_ARG_SPEC)
+        spec.update(argument_spec)
+        kwargs.setdefault("supports_check_mode", True)
+        self._k8s = AnsibleK8SModule(argument_spec=spec, check_pyyaml=False, **kwargs)
+        self.module = self._k8s._module  # pylint: disable=protected-access
+        self._core_v1 = None
+        self._transport_factory = transport_factory
+        self.warnings = []
+
+    # ---- proxies ---------------------------------------------------------------------------
+
+    @property
+    def params(self):
+        return self.module.params
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    def warn(self, msg):
+        self.module.warn(msg)
+
+    def exit_json(self, **result):
+        self.module.exit_json(**result)
+
+    def fail_json(self, msg, **result):
+        self.module.fail_json(msg=msg, **result)
+
+    # ---- API ---------------------------------------------------------------------------------
+
+    @property
+    def core_v1(self):
+        if self._core_v1 is None:
+            from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+                get_api_client,
+            )
+
+            client = get_api_client(module=self._k8s)
+            # K8SClient -> K8SDynamicClient -> kubernetes.client.ApiClient
+            self._core_v1 = CoreV1Api(client.client.client)
+        return self._core_v1
+
+    def transport(self, namespace, pod, container, timeout=None):
+        factory = self._transport_factory or PodTransport
+        return factory(
+            self.core_v1,
+            namespace,
+            pod,
+            container,
+            timeout=timeout or self.params.get("timeout") or 600,
+            retries=DEFAULT_RETRIES,
+        )
+
+    def ready_pod(self, namespace, label_selector="app=etcd"):
+        """Name of the first Ready pod (by name) matching ``label_selector`` in ``namespace``."""
+        try:
+            pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector)
+        except ApiException as exc:
+            raise EtcdModuleError(
+                "cannot list pods in namespace %s: %s %s"
+                % (namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
+            )
+        names = []
+        for pod in sorted(pods.items or [], key=lambda p: p.metadata.name):
+            names.append(pod.metadata.name)
+            if pod.metadata.deletion_timestamp is not None:
+                continue
+            for cond in (pod.status and pod.status.conditions) or []:
+                if cond.type == "Ready" and cond.status == "True":
+                    return pod.metadata.name
+        if not names:
+            raise EtcdModuleError(
+                "no pod with label %s in namespace %s; check namespace (the control-plane namespace is "
+                "<hosted-cluster-namespace>-<cluster-name>)" % (label_selector, namespace)
+            )
+        raise EtcdModuleError(
+            "no Ready pod with label %s in namespace %s (pods: %s); pass pod, or copy a member's data "
+            "with method copy_db from a helper pod" % (label_selector, namespace, ", ".join(names))
+        )
+
+    # ---- etcd tools --------------------------------------------------------------------------
+
+    @staticmethod
+    def probe_tools(transport):
+        """``etcd_cli.detect_tools`` over ``etcdutl version`` and ``etcdctl version``."""
+        results = {}
+        for tool in ("etcdutl", "etcdctl"):
+            results[tool] = transport.exec(etcd_cli.tool_version_argv(tool), idempotent=True, timeout=60)
+        return etcd_cli.detect_tools(results["etcdutl"], results["etcdctl"])
+
+    # ---- error shaping -----------------------------------------------------------------------
+
+    def run(self, fn):
+        try:
+            fn(self)
+        except EtcdModuleError as exc:
+            self.fail_json(to_text(exc), **exc.result)
+        except (etcd_cli.EtcdCliError, PodTransportError) as exc:
+            self.fail_json(to_text(exc))
+        except CoreException as exc:
+            self.fail_json("%s; check kubeconfig/context or the K8S_AUTH_* variables" % to_text(exc))
+        except ApiException as exc:
+            self.fail_json(
+                "Kubernetes API error %s %s: %s"
+                % (getattr(exc, "status", ""), getattr(exc, "reason", ""), to_text(getattr(exc, "body", "") or "")),
+                exception=traceback.format_exc(),
+            )
+        except Exception as exc:  # pylint: disable=broad-except
+            self.fail_json("unexpected error: %s" % to_text(exc), exception=traceback.format_exc())

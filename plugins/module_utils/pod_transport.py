@@ -1,0 +1,536 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The one way hcp.etcd talks to a container: the Kubernetes exec websocket.
+
+* ``exec(argv, stdin=None, timeout=None) -> (rc, stdout, stderr)`` with bytes frames.
+* ``download(remote, local)`` streams ``cat`` into a 0600 temp file next to ``local``, hashes while
+  writing, compares size and sha256 with ``sha256sum`` in the container, then renames atomically.
+* ``upload(local, remote)`` streams stdin chunks into ``head -c <size> > remote.tmp`` (never the
+  whole file in memory), compares size and sha256 with the container's ``sha256sum``, then
+  renames. ``head -c`` ends on the byte count, so this works on v4 exec streams that cannot
+  half-close stdin; on v5 stdin is closed as well.
+
+Transient websocket failures (connection closed, handshake 5xx, 429) are retried a few times;
+the transfer functions retry the whole transfer, ``exec`` only retries opening the stream unless
+``idempotent=True``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+
+try:
+    from kubernetes.client.rest import ApiException
+    from kubernetes.stream import stream as k8s_stream
+    from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
+except ImportError:  # handled by the module wrapper (AnsibleK8SModule.requires)
+    k8s_stream = None
+    STDOUT_CHANNEL, STDERR_CHANNEL, ERROR_CHANNEL = 1, 2, 3
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+        reason = ""
+
+try:
+    from websocket import WebSocketException
+except ImportError:  # pragma: no cover
+
+    class WebSocketException(Exception):  # type: ignore[no-redef]
+        pass
+
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+DEFAULT_TIMEOUT = 600
+DEFAULT_RETRIES = 3
+STDIN_CHANNEL = 0
+RC_NOT_FOUND = 127
+RC_CANNOT_EXEC = 126
+EXEC_FAILED_PREFIX = "exec failed: "
+SOCKET_TIMEOUT = 120
+
+
+class PodTransportError(Exception):
+    """Permanent failure; the message names the fix."""
+
+
+class TransientTransportError(PodTransportError):
+    """Failure worth retrying (stream closed early, API 5xx/429, checksum mismatch)."""
+
+
+class ExecTimeout(PodTransportError):
+    pass
+
+
+class _Discard(object):
+    """Replaces WSClient's capture buffer, which would otherwise keep every byte received."""
+
+    def write(self, _data):
+        return None
+
+    def getvalue(self):
+        return b""
+
+
+def _is_transient_api_error(exc):
+    status = getattr(exc, "status", None)
+    text = "%s %s" % (getattr(exc, "reason", ""), exc)
+    if status in (429, 500, 502, 503, 504):
+        return True
+    if status == 0 or status is None:
+        lowered = text.lower()
+        return any(
+            needle in lowered
+            for needle in (
+                "handshake status 5",
+                "handshake status 429",
+                "connection reset",
+                "connection refused",
+                "connection aborted",
+                "broken pipe",
+                "timed out",
+                "closed",
+                "eof occurred",
+            )
+        )
+    return False
+
+
+def parse_exit_status(raw):
+    """Turn the exec error channel (a JSON Status) into ``(rc, message)``; rc None if unknown."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    raw = (raw or "").strip()
+    if not raw:
+        return None, ""
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        try:
+            import yaml
+
+            status = yaml.safe_load(raw)
+        except Exception:  # pylint: disable=broad-except
+            return None, raw
+    if not isinstance(status, dict):
+        return None, raw
+    if status.get("status") == "Success":
+        return 0, ""
+    message = status.get("message") or raw
+    causes = (status.get("details") or {}).get("causes") or []
+    if status.get("reason") == "NonZeroExitCode":
+        for cause in causes:
+            if cause.get("reason") == "ExitCode":
+                try:
+                    return int(cause.get("message")), message
+                except (TypeError, ValueError):
+                    break
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return RC_NOT_FOUND, message
+    return RC_CANNOT_EXEC, message
+
+
+def _text(data):
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""
+
+
+class PodTransport(object):
+    """Exec, download and upload against one container of one pod."""
+
+    def __init__(
+        self,
+        core_v1,
+        namespace,
+        pod,
+        container,
+        timeout=DEFAULT_TIMEOUT,
+        retries=DEFAULT_RETRIES,
+        retry_delay=2.0,
+        chunk_size=DEFAULT_CHUNK_SIZE,
+        stream_fn=None,
+        sleep=time.sleep,
+        clock=time.monotonic,
+    ):
+        self.core_v1 = core_v1
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container
+        self.timeout = timeout
+        self.retries = max(1, int(retries))
+        self.retry_delay = retry_delay
+        self.chunk_size = chunk_size
+        self._stream = stream_fn or k8s_stream
+        self._sleep = sleep
+        self._clock = clock
+
+    # ---- pod checks ----------------------------------------------------------------------
+
+    def where(self):
+        return "container %s of pod %s/%s" % (self.container, self.namespace, self.pod)
+
+    def check(self):
+        """Fail clearly when the pod or container is missing or not running; return the pod."""
+        try:
+            pod = self.core_v1.read_namespaced_pod(self.pod, self.namespace)
+        except ApiException as exc:
+            if getattr(exc, "status", None) == 404:
+                raise PodTransportError(
+                    "pod %s not found in namespace %s" % (self.pod, self.namespace)
+                )
+            raise PodTransportError(
+                "cannot read pod %s/%s: %s %s"
+                % (self.namespace, self.pod, getattr(exc, "status", ""), getattr(exc, "reason", exc))
+            )
+        spec = getattr(pod, "spec", None)
+        names = [c.name for c in (getattr(spec, "containers", None) or [])]
+        if self.container not in names:
+            raise PodTransportError(
+                "container %s not in pod %s/%s; containers: [%s]; set the container option"
+                % (self.container, self.namespace, self.pod, ", ".join(names))
+            )
+        status = getattr(pod, "status", None)
+        phase = getattr(status, "phase", None)
+        if phase != "Running":
+            raise PodTransportError(
+                "pod %s/%s is %s, not Running; a crashing etcd cannot be exec'd: copy its data with "
+                "method copy_db from a helper pod that mounts the member's PVC"
+                % (self.namespace, self.pod, phase)
+            )
+        for cstatus in getattr(status, "container_statuses", None) or []:
+            if cstatus.name == self.container:
+                state = getattr(cstatus, "state", None)
+                if state is not None and getattr(state, "running", None) is None:
+                    raise PodTransportError(
+                        "container %s of pod %s/%s is not running (restarts: %s)"
+                        % (self.container, self.namespace, self.pod, getattr(cstatus, "restart_count", "?"))
+                    )
+        return pod
+
+    # ---- streams -------------------------------------------------------------------------
+
+    def _open(self, argv, stdin):
+        last = None
+        for attempt in range(self.retries):
+            try:
+                ws = self._stream(
+                    self.core_v1.connect_get_namespaced_pod_exec,
+                    self.pod,
+                    self.namespace,
+                    container=self.container,
+                    command=list(argv),
+                    stdin=stdin,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    binary=True,
+                    _preload_content=False,
+                )
+                if hasattr(ws, "_all"):
+                    ws._all = _Discard()  # pylint: disable=protected-access
+                sock = getattr(ws, "sock", None)
+                if sock is not None and hasattr(sock, "settimeout"):
+                    sock.settimeout(SOCKET_TIMEOUT)  # a stalled send/recv must not hang forever
+                return ws
+            except ApiException as exc:
+                if getattr(exc, "status", None) == 404:
+                    raise PodTransportError(
+                        "pod %s not found in namespace %s" % (self.pod, self.namespace)
+                    )
+                if not _is_transient_api_error(exc):
+                    raise PodTransportError(
+                        "cannot exec in %s: %s" % (self.where(), getattr(exc, "reason", exc))
+                    )
+                last = exc
+            except (WebSocketException, OSError) as exc:
+                last = exc
+            if attempt + 1 < self.retries:
+                self._sleep(self.retry_delay * (attempt + 1))
+        raise TransientTransportError(
+            "exec stream to %s failed %d times: %s" % (self.where(), self.retries, last)
+        )
+
+    def _drain(self, ws, on_stdout, stderr_parts):
+        out = ws.read_channel(STDOUT_CHANNEL)
+        if out:
+            on_stdout(out if isinstance(out, bytes) else out.encode("utf-8"))
+        err = ws.read_channel(STDERR_CHANNEL)
+        if err:
+            stderr_parts.append(err if isinstance(err, bytes) else err.encode("utf-8"))
+
+    def _run(self, argv, stdin_source=None, on_stdout=None, timeout=None):
+        """Run once; stream stdin from an iterable of bytes; return ``(rc, stderr)``."""
+        timeout = timeout or self.timeout
+        deadline = self._clock() + timeout
+        ws = self._open(argv, stdin=stdin_source is not None)
+        stderr_parts = []
+        on_stdout = on_stdout or (lambda _data: None)
+        error_raw = b""
+        try:
+            try:
+                if stdin_source is not None:
+                    for chunk in stdin_source:
+                        if not ws.is_open():
+                            break
+                        if chunk:
+                            ws.write_stdin(chunk)
+                        ws.update(timeout=0)
+                        self._drain(ws, on_stdout, stderr_parts)
+                        if self._clock() > deadline:
+                            raise ExecTimeout("%s timed out after %ss in %s" % (argv[0], timeout, self.where()))
+                    if ws.is_open() and hasattr(ws, "close_channel"):
+                        ws.close_channel(STDIN_CHANNEL)
+                while ws.is_open():
+                    remaining = deadline - self._clock()
+                    if remaining <= 0:
+                        raise ExecTimeout(
+                            "%s timed out after %ss in %s; raise the timeout option"
+                            % (" ".join(argv[:3]), timeout, self.where())
+                        )
+                    ws.update(timeout=min(remaining, 1.0))
+                    self._drain(ws, on_stdout, stderr_parts)
+                    raw = ws.read_channel(ERROR_CHANNEL)
+                    if raw:
+                        error_raw += raw if isinstance(raw, bytes) else raw.encode("utf-8")
+                self._drain(ws, on_stdout, stderr_parts)
+                raw = ws.read_channel(ERROR_CHANNEL)
+                if raw:
+                    error_raw += raw if isinstance(raw, bytes) else raw.encode("utf-8")
+            except (WebSocketException, OSError) as exc:
+                raise TransientTransportError("exec stream to %s broke: %s" % (self.where(), exc))
+        finally:
+            try:
+                ws.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        rc, message = parse_exit_status(error_raw)
+        stderr = b"".join(stderr_parts)
+        if rc is None:
+            raise TransientTransportError(
+                "exec stream to %s closed without an exit status (stream timeout?)" % self.where()
+            )
+        if message and rc in (RC_NOT_FOUND, RC_CANNOT_EXEC) and not stderr:
+            # the process never started: say so, so callers can tell it from a command's own rc 127
+            stderr = (EXEC_FAILED_PREFIX + message).encode("utf-8")
+        return rc, stderr
+
+    def exec(self, argv, stdin=None, timeout=None, idempotent=False):
+        """Run ``argv`` (no shell); return ``(rc, stdout_bytes, stderr_bytes)``.
+
+        rc 127 means the executable is missing. ``stdin`` may be bytes or an iterable of bytes.
+        """
+        if isinstance(stdin, bytes):
+            stdin = [stdin]
+        attempts = self.retries if idempotent else 1
+        for attempt in range(attempts):
+            out = []
+            try:
+                rc, err = self._run(argv, stdin_source=stdin, on_stdout=out.append, timeout=timeout)
+                return rc, b"".join(out), err
+            except TransientTransportError:
+                if attempt + 1 >= attempts:
+                    raise
+                self._sleep(self.retry_delay * (attempt + 1))
+        raise PodTransportError("unreachable")  # pragma: no cover
+
+    def exec_ok(self, argv, what=None, timeout=None, idempotent=True, stdin=None):
+        """``exec`` that raises with a clear message unless rc == 0; returns stdout bytes."""
+        rc, out, err = self.exec(argv, stdin=stdin, timeout=timeout, idempotent=idempotent)
+        if rc == RC_NOT_FOUND and _looks_missing(err, argv[0]):
+            raise PodTransportError(
+                "%s not found in %s; it must come from the etcd image" % (argv[0], self.where())
+            )
+        if rc != 0:
+            raise PodTransportError(
+                "%s failed (rc=%s) in %s: %s"
+                % (what or " ".join(argv[:3]), rc, self.where(), _text(err).strip() or _text(out).strip()[:1000])
+            )
+        return out
+
+    # ---- remote file facts ---------------------------------------------------------------
+
+    def remote_digest(self, remote_path):
+        """``(sha256, size)`` of a file in the container (needs sh, wc and sha256sum)."""
+        rc, out, err = self.exec(
+            ["sh", "-c", 'wc -c < "$0" && sha256sum < "$0"', remote_path], idempotent=True
+        )
+        if rc == RC_NOT_FOUND and _looks_missing(err, "sh"):
+            raise PodTransportError("sh not found in %s; hcp.etcd needs sh and coreutils there" % self.where())
+        if rc != 0:
+            raise PodTransportError(
+                "cannot checksum %s in %s (rc=%s): %s" % (remote_path, self.where(), rc, _text(err).strip())
+            )
+        lines = _text(out).split()
+        try:
+            size = int(lines[0])
+            sha = lines[1].lower()
+        except (IndexError, ValueError):
+            raise PodTransportError("unexpected wc/sha256sum output from %s: %r" % (self.where(), _text(out)))
+        if len(sha) != 64:
+            raise PodTransportError("unexpected sha256sum output from %s: %r" % (self.where(), _text(out)))
+        return sha, size
+
+    # ---- download ------------------------------------------------------------------------
+
+    def download(self, remote_path, local_path, timeout=None):
+        """Copy a container file to ``local_path`` (mode 0600); return ``(sha256, size)``."""
+        last = None
+        for attempt in range(self.retries):
+            try:
+                return self._download_once(remote_path, local_path, timeout)
+            except TransientTransportError as exc:
+                last = exc
+                if attempt + 1 < self.retries:
+                    self._sleep(self.retry_delay * (attempt + 1))
+        raise PodTransportError(
+            "download of %s from %s failed %d times: %s" % (remote_path, self.where(), self.retries, last)
+        )
+
+    def _download_once(self, remote_path, local_path, timeout):
+        directory = os.path.dirname(os.path.abspath(local_path))
+        fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(local_path), suffix=".part", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            digest = hashlib.sha256()
+            counter = [0]
+            with os.fdopen(fd, "wb") as handle:
+
+                def sink(data):
+                    handle.write(data)
+                    digest.update(data)
+                    counter[0] += len(data)
+
+                rc, err = self._run(["cat", remote_path], on_stdout=sink, timeout=timeout)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if rc != 0:
+                detail = _text(err).strip()
+                if rc == RC_NOT_FOUND and _looks_missing(err, "cat"):
+                    raise PodTransportError("cat not found in %s" % self.where())
+                raise PodTransportError(
+                    "cannot read %s in %s (rc=%s): %s" % (remote_path, self.where(), rc, detail)
+                )
+            remote_sha, remote_size = self.remote_digest(remote_path)
+            local_sha = digest.hexdigest()
+            if counter[0] != remote_size:
+                raise TransientTransportError(
+                    "short download of %s: got %d of %d bytes" % (remote_path, counter[0], remote_size)
+                )
+            if local_sha != remote_sha:
+                raise TransientTransportError(
+                    "sha256 mismatch downloading %s: local %s, pod %s (did the file change?)"
+                    % (remote_path, local_sha, remote_sha)
+                )
+            os.rename(tmp_path, local_path)
+            tmp_path = None
+            return local_sha, counter[0]
+        finally:
+            if tmp_path and os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+
+    # ---- upload --------------------------------------------------------------------------
+
+    def upload(self, local_path, remote_path, expected_sha256=None, timeout=None):
+        """Copy ``local_path`` into the container; return ``(sha256, size)`` verified on both ends."""
+        last = None
+        for attempt in range(self.retries):
+            try:
+                return self._upload_once(local_path, remote_path, expected_sha256, timeout)
+            except TransientTransportError as exc:
+                last = exc
+                if attempt + 1 < self.retries:
+                    self._sleep(self.retry_delay * (attempt + 1))
+        raise PodTransportError(
+            "upload of %s to %s failed %d times: %s" % (local_path, self.where(), self.retries, last)
+        )
+
+    def _chunks(self, handle, digest, counter):
+        while True:
+            block = handle.read(self.chunk_size)
+            if not block:
+                return
+            digest.update(block)
+            counter[0] += len(block)
+            yield block
+
+    def _upload_once(self, local_path, remote_path, expected_sha256, timeout):
+        size = os.path.getsize(local_path)
+        tmp_remote = remote_path + ".tmp"
+        digest = hashlib.sha256()
+        counter = [0]
+        with open(local_path, "rb") as handle:
+            rc, err = self._run(
+                ["sh", "-c", 'umask 077 && head -c "$1" > "$0"', tmp_remote, str(size)],
+                stdin_source=self._chunks(handle, digest, counter),
+                timeout=timeout,
+            )
+        if rc != 0:
+            if rc == RC_NOT_FOUND and _looks_missing(err, "sh"):
+                raise PodTransportError("sh not found in %s; hcp.etcd needs sh and coreutils there" % self.where())
+            raise PodTransportError(
+                "cannot write %s in %s (rc=%s): %s" % (tmp_remote, self.where(), rc, _text(err).strip())
+            )
+        local_sha = digest.hexdigest()
+        if counter[0] != size:
+            self._remove_quietly(tmp_remote)
+            raise PodTransportError("%s changed size while uploading (%d != %d)" % (local_path, counter[0], size))
+        if expected_sha256 and local_sha != expected_sha256.lower():
+            self._remove_quietly(tmp_remote)
+            raise PodTransportError(
+                "%s has sha256 %s, expected %s: the local file is not the snapshot you meant"
+                % (local_path, local_sha, expected_sha256)
+            )
+        remote_sha, remote_size = self.remote_digest(tmp_remote)
+        if remote_size != size:
+            self._remove_quietly(tmp_remote)
+            raise TransientTransportError(
+                "short upload to %s: pod has %d of %d bytes" % (tmp_remote, remote_size, size)
+            )
+        if remote_sha != local_sha:
+            self._remove_quietly(tmp_remote)
+            raise TransientTransportError(
+                "sha256 mismatch uploading to %s: local %s, pod %s" % (tmp_remote, local_sha, remote_sha)
+            )
+        self.exec_ok(["mv", "-f", tmp_remote, remote_path], what="mv %s" % tmp_remote)
+        return local_sha, size
+
+    def write_bytes(self, remote_path, data, timeout=60):
+        """Write a small blob (e.g. a JSON marker) atomically into the container."""
+        tmp_remote = remote_path + ".tmp"
+        rc, _out, err = self.exec(
+            ["sh", "-c", 'umask 077 && head -c "$1" > "$0" && mv -f "$0" "$2"', tmp_remote, str(len(data)), remote_path],
+            stdin=data,
+            timeout=timeout,
+            idempotent=True,
+        )
+        if rc != 0:
+            raise PodTransportError("cannot write %s in %s: %s" % (remote_path, self.where(), _text(err).strip()))
+
+    def read_text(self, remote_path):
+        """Contents of a small file, or None when it does not exist."""
+        rc, out, _err = self.exec(["cat", remote_path], idempotent=True, timeout=60)
+        if rc != 0:
+            return None
+        return _text(out)
+
+    def _remove_quietly(self, remote_path):
+        try:
+            self.exec(["rm", "-f", remote_path], idempotent=True, timeout=60)
+        except PodTransportError:
+            pass
+
+
+def _looks_missing(err, name=None):
+    """True when the exec itself failed because the executable does not exist."""
+    text = _text(err)
+    return text.startswith(EXEC_FAILED_PREFIX) and (
+        "not found" in text.lower() or "no such file" in text.lower()
+    )

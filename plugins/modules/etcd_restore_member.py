@@ -1,0 +1,510 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: etcd_restore_member
+short_description: Restore one etcd member's data directory from a snapshot
+version_added: 0.1.0
+author:
+  - hcp.etcd maintainers (@hcp-etcd)
+description:
+  - Restores the data directory of ONE etcd member of a HyperShift hosted control plane, inside
+    a pod that mounts that member's PVC at C(/var/lib) (a helper pod running the etcd image,
+    while the etcd StatefulSet is scaled to 0). Run it once per member, every member from the
+    same snapshot with the same O(initial_cluster) and O(initial_cluster_token).
+  - Streams O(src) into the pod (sha256 and size verified on both ends, and against
+    O(snapshot_sha256) or the sidecar when known), checks it with C(snapshot status), runs
+    C(etcdutl snapshot restore) (C(etcdctl) on etcd 3.4) into a staging directory and only
+    then swaps it into O(data_dir). The previous data directory is kept as
+    C(<data_dir>.pre-restore-<UTC timestamp>) when O(keep_previous=true) and space allows.
+  - Adds C(--bump-revision) and C(--mark-compacted) when the tool in the pod supports them
+    (detected from C(snapshot restore --help)), so watchers and informers do not serve stale caches.
+  - Idempotent. A marker C(<data_dir>/.hcp-etcd-restore.json) records the snapshot sha256, the
+    member, the cluster and a fingerprint of C(member/wal) and C(member/snap). A rerun with the
+    same inputs on a data directory etcd has not touched since returns C(changed=false).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - "python >= 3.9"
+  - "kubernetes >= 24.2.0"
+  - "In the container: etcdutl (etcd 3.5+) or etcdctl (etcd 3.4), sh, head, wc, sha256sum, stat, df, mv, rm"
+attributes:
+  check_mode:
+    support: full
+    description: Verifies the inputs and the pod and reports what would be done; changes nothing.
+options:
+  namespace:
+    description: Control-plane namespace where O(pod) runs.
+    type: str
+    required: true
+  pod:
+    description: Pod that mounts the member's PVC at C(/var/lib) and has the etcd tools.
+    type: str
+    required: true
+  container:
+    description: Container of O(pod) to exec into.
+    type: str
+    default: restore
+  src:
+    description: Snapshot file on the controller (from M(hcp.etcd.etcd_snapshot) or another source).
+    type: path
+    required: true
+    aliases: [snapshot]
+  sidecar:
+    description:
+      - JSON sidecar of O(src). Default C(<src>.json) when that file exists. Its sha256 must match
+        O(src) and its method decides O(skip_hash_check=auto).
+    type: path
+  snapshot_sha256:
+    description: Expected sha256 of O(src); the restore fails before touching the pod if it differs.
+    type: str
+  snapshot_method:
+    description: How O(src) was made, when there is no sidecar. V(copy_db) means a raw C(member/snap/db).
+    type: str
+    choices: [save, copy_db]
+  skip_hash_check:
+    description:
+      - Pass C(--skip-hash-check) to the restore. V(auto) passes it only for a raw C(copy_db) file
+        or a file without a valid sha256 trailer (a C(snapshot save) file is verified).
+    type: str
+    choices: [auto, "yes", "no"]
+    default: auto
+  member:
+    description: Member name, which is the etcd pod name (for example C(etcd-0)).
+    type: str
+    required: true
+    aliases: [name]
+  initial_cluster:
+    description:
+      - Every member of the restored cluster as C(name=peer-url) pairs, comma separated, for example
+        C(etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380,etcd-1=...).
+    type: str
+    required: true
+  initial_cluster_token:
+    description: Cluster token; HyperShift does not set one, so etcd's default applies.
+    type: str
+    default: etcd-cluster
+  initial_advertise_peer_urls:
+    description: Peer URL(s) of O(member). Default is O(member)'s URL in O(initial_cluster).
+    type: str
+  data_dir:
+    description: etcd data directory in the pod.
+    type: str
+    default: /var/lib/data
+  staging_dir:
+    description: Directory the restore writes first; removed if left over from an earlier attempt.
+    type: str
+    default: /var/lib/data.hcp-restore-staging
+  remote_snapshot_path:
+    description: Where the snapshot is copied in the pod; removed at the end.
+    type: str
+    default: /var/lib/hcp-etcd-restore.snap.db
+  keep_previous:
+    description:
+      - Keep the previous data directory as C(<data_dir>.pre-restore-<UTC timestamp>). When the PVC
+        lacks space for both, it is removed before the restore with a warning.
+    type: bool
+    default: true
+  bump_revision:
+    description:
+      - Revision bump passed as C(--bump-revision) with C(--mark-compacted) when the tool supports it.
+        V(0) disables it.
+    type: int
+    default: 1000000000
+  force:
+    description: Restore even when the marker says this exact restore is already in place.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds allowed for each command or transfer in the container.
+    type: int
+    default: 600
+notes:
+  - The data directory of a restored member must not be used by a running etcd during the restore;
+    scale the etcd StatefulSet to 0 first.
+  - The marker file in O(data_dir) makes etcd log one "found invalid file under data directory" warning.
+seealso:
+  - module: hcp.etcd.etcd_snapshot
+"""
+
+EXAMPLES = r"""
+- name: Restore member etcd-1 inside the helper pod that mounts PVC data-etcd-1
+  hcp.etcd.etcd_restore_member:
+    namespace: clusters-demo
+    pod: "{{ helper_pod }}"
+    container: restore
+    src: /var/backups/hcp/demo/etcd.db
+    member: etcd-1
+    initial_cluster: >-
+      etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380,
+      etcd-1=https://etcd-1.etcd-discovery.clusters-demo.svc:2380,
+      etcd-2=https://etcd-2.etcd-discovery.clusters-demo.svc:2380
+  register: restored
+
+- name: Restore a raw db copy that has no sidecar (skip_hash_check auto decides from snapshot_method)
+  hcp.etcd.etcd_restore_member:
+    namespace: clusters-demo
+    pod: "{{ helper_pod }}"
+    src: /var/backups/hcp/demo/etcd-0-raw.db
+    snapshot_method: copy_db
+    member: etcd-0
+    initial_cluster: etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380
+"""
+
+RETURN = r"""
+member:
+  description: The member restored.
+  returned: always
+  type: str
+  sample: etcd-1
+data_dir:
+  description: The data directory now holding the restored member.
+  returned: always
+  type: str
+  sample: /var/lib/data
+previous_data_dir:
+  description: Where the previous data directory was kept; null when there was none or it was removed.
+  returned: always
+  type: str
+  sample: /var/lib/data.pre-restore-20261126T053000Z
+snapshot_sha256:
+  description: sha256 of the snapshot, verified on both ends.
+  returned: always
+  type: str
+  sample: 3f0c1e4a2b5d6c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e
+revision:
+  description: Revision in the snapshot (before any bump); null when not known.
+  returned: always
+  type: int
+  sample: 183412
+total_keys:
+  description: Keys in the snapshot; null when not known.
+  returned: always
+  type: int
+  sample: 2193
+skip_hash_check:
+  description: Whether C(--skip-hash-check) was (or would be) passed.
+  returned: always
+  type: bool
+  sample: false
+skip_hash_check_reason:
+  description: Why.
+  returned: always
+  type: str
+  sample: the snapshot carries a sha256 trailer that restore verifies
+bump_revision_applied:
+  description: The C(--bump-revision) value passed, 0 when not supported or disabled.
+  returned: always
+  type: int
+  sample: 1000000000
+tool:
+  description: V(etcdutl) or V(etcdctl).
+  returned: always
+  type: str
+  sample: etcdutl
+etcd_version:
+  description: Version of the tool used.
+  returned: always
+  type: str
+  sample: 3.5.16
+msg:
+  description: What was done.
+  returned: always
+  type: str
+  sample: restored etcd-1 into /var/lib/data
+"""
+
+import json
+import os
+
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
+    EtcdModule,
+    EtcdModuleError,
+    utc_stamp,
+)
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
+    PodTransportError,
+)
+
+ARGUMENT_SPEC = dict(
+    namespace=dict(type="str", required=True),
+    pod=dict(type="str", required=True),
+    container=dict(type="str", default="restore"),
+    src=dict(type="path", required=True, aliases=["snapshot"]),
+    sidecar=dict(type="path"),
+    snapshot_sha256=dict(type="str"),
+    snapshot_method=dict(type="str", choices=["save", "copy_db"]),
+    skip_hash_check=dict(type="str", choices=["auto", "yes", "no"], default="auto"),
+    member=dict(type="str", required=True, aliases=["name"]),
+    initial_cluster=dict(type="str", required=True),
+    initial_cluster_token=dict(type="str", default=etcd_cli.DEFAULT_TOKEN, no_log=False),
+    initial_advertise_peer_urls=dict(type="str"),
+    data_dir=dict(type="str", default="/var/lib/data"),
+    staging_dir=dict(type="str", default="/var/lib/data.hcp-restore-staging"),
+    remote_snapshot_path=dict(type="str", default="/var/lib/hcp-etcd-restore.snap.db"),
+    keep_previous=dict(type="bool", default=True),
+    bump_revision=dict(type="int", default=etcd_cli.DEFAULT_BUMP_REVISION),
+    force=dict(type="bool", default=False),
+    timeout=dict(type="int", default=600),
+)
+
+
+def _text(data):
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+
+
+def normalise_initial_cluster(text):
+    """Strip whitespace (YAML folded scalars add it) and re-join."""
+    return ",".join("%s=%s" % pair for pair in etcd_cli.parse_initial_cluster(text))
+
+
+def inspect_source(params):
+    """Everything known about ``src`` locally: sha256, size, trailer, sidecar, method."""
+    src = params["src"]
+    if not os.path.isfile(src):
+        raise EtcdModuleError("snapshot %s does not exist on the controller" % src)
+    sha, size = etcd_cli.file_sha256(src)
+    expected = (params.get("snapshot_sha256") or "").strip().lower() or None
+    if expected and expected != sha:
+        raise EtcdModuleError("%s has sha256 %s but snapshot_sha256 is %s: wrong or damaged file" % (src, sha, expected))
+    sidecar_file = params.get("sidecar")
+    if not sidecar_file and os.path.isfile(etcd_cli.sidecar_path(src)):
+        sidecar_file = etcd_cli.sidecar_path(src)
+    sidecar = None
+    if sidecar_file:
+        if not os.path.isfile(sidecar_file):
+            raise EtcdModuleError("sidecar %s does not exist" % sidecar_file)
+        sidecar = etcd_cli.load_sidecar(sidecar_file)
+        if sidecar["sha256"] != sha:
+            raise EtcdModuleError(
+                "%s has sha256 %s but its sidecar %s records %s: the file changed after the backup"
+                % (src, sha, sidecar_file, sidecar["sha256"])
+            )
+    method = params.get("snapshot_method") or (sidecar or {}).get("method")
+    trailer = etcd_cli.snapshot_trailer(src)
+    skip, reason = etcd_cli.decide_skip_hash_check(params["skip_hash_check"], method, trailer["has_trailer"])
+    return dict(sha256=sha, size=size, sidecar=sidecar, method=method, trailer=trailer, skip=skip, reason=reason)
+
+
+def read_marker_state(transport, data_dir):
+    marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME)))
+    fingerprint = current_fingerprint(transport, data_dir)
+    return marker, fingerprint
+
+
+def current_fingerprint(transport, data_dir):
+    script, arg = etcd_cli.fingerprint_command(data_dir)
+    rc, out, err = transport.exec(["sh", "-c", script, arg], idempotent=True, timeout=60)
+    if rc != 0:
+        raise EtcdModuleError("cannot list %s/member in %s: %s" % (data_dir, transport.where(), _text(err).strip()))
+    return etcd_cli.fingerprint_from_listing(out)
+
+
+def free_bytes(transport, path):
+    out = transport.exec_ok(["df", "-Pk", path], what="df -Pk %s" % path)
+    return etcd_cli.parse_df_available(out)
+
+
+def used_bytes(transport, path):
+    rc, out, _err = transport.exec(["du", "-sk", path], idempotent=True, timeout=300)
+    if rc != 0:
+        return 0
+    try:
+        return int(_text(out).split()[0]) * 1024
+    except (IndexError, ValueError):
+        return 0
+
+
+def dir_exists(transport, path):
+    rc, _out, _err = transport.exec(["test", "-d", path], idempotent=True, timeout=60)
+    return rc == 0
+
+
+def run_restore(mod):
+    p = mod.params
+    member = p["member"]
+    initial_cluster = normalise_initial_cluster(p["initial_cluster"])
+    peer_urls = p["initial_advertise_peer_urls"] or etcd_cli.peer_urls_for(initial_cluster, member)
+    token = p["initial_cluster_token"]
+    data_dir = p["data_dir"].rstrip("/")
+    staging = p["staging_dir"].rstrip("/")
+    remote_snap = p["remote_snapshot_path"]
+    if data_dir in ("", "/") or staging == data_dir:
+        raise EtcdModuleError("data_dir and staging_dir must be distinct directories below /")
+
+    source = inspect_source(p)
+    sidecar = source["sidecar"] or {}
+    result = dict(
+        member=member,
+        data_dir=data_dir,
+        previous_data_dir=None,
+        snapshot_sha256=source["sha256"],
+        revision=sidecar.get("revision"),
+        total_keys=sidecar.get("total_keys"),
+        skip_hash_check=source["skip"],
+        skip_hash_check_reason=source["reason"],
+        bump_revision_applied=0,
+        tool=None,
+        etcd_version=None,
+    )
+
+    transport = mod.transport(p["namespace"], p["pod"], p["container"], timeout=p["timeout"])
+    transport.check()
+    tools = mod.probe_tools(transport)
+    tool = etcd_cli.require_tool(tools, "restore")
+    result.update(tool=tool, etcd_version=etcd_cli.version_string(tools.get(tool)))
+
+    marker, fingerprint = read_marker_state(transport, data_dir)
+    if not p["force"] and etcd_cli.marker_matches(
+        marker, source["sha256"], member, initial_cluster, token, peer_urls, fingerprint
+    ):
+        result.update(
+            previous_data_dir=marker.get("previous_data_dir"),
+            revision=marker.get("revision", result["revision"]),
+            total_keys=marker.get("total_keys", result["total_keys"]),
+            skip_hash_check=marker.get("skip_hash_check", result["skip_hash_check"]),
+            bump_revision_applied=marker.get("bump_revision_applied", 0),
+        )
+        mod.exit_json(changed=False, msg="%s already holds this restore of %s (force: true redoes it)" % (data_dir, member), **result)
+        return
+
+    bump = 0
+    if p["bump_revision"] and p["bump_revision"] > 0:
+        _rc, out, err = transport.exec(etcd_cli.snapshot_restore_help_argv(tool), idempotent=True, timeout=60)
+        if etcd_cli.help_supports_bump_revision(out + err):
+            bump = p["bump_revision"]
+        else:
+            mod.warn(
+                "%s %s has no --bump-revision; restoring without it (clients may need to re-list)"
+                % (tool, result["etcd_version"])
+            )
+    elif p["bump_revision"] < 0:
+        raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
+    result["bump_revision_applied"] = bump
+
+    if mod.check_mode:
+        mod.exit_json(
+            changed=True,
+            msg="would restore %s into %s in %s with %s%s"
+            % (member, data_dir, transport.where(), tool, " --skip-hash-check" if source["skip"] else ""),
+            **result
+        )
+        return
+
+    # ---- space: the uploaded copy plus the restored member, with the old data dir still there
+    had_data = dir_exists(transport, data_dir)
+    keep = p["keep_previous"]
+    need = etcd_cli.restore_space_needed(source["size"])
+    available = free_bytes(transport, os.path.dirname(data_dir) or "/")
+    if dir_exists(transport, staging):
+        available += used_bytes(transport, staging)
+    remove_first = False
+    if available < need:
+        reclaim = used_bytes(transport, data_dir) if had_data else 0
+        if available + reclaim < need:
+            raise EtcdModuleError(
+                "not enough space on the PVC in %s: %d MiB free, %d MiB needed; grow the PVC or free space"
+                % (transport.where(), available // 1048576, need // 1048576)
+            )
+        remove_first = True
+        mod.warn(
+            "the PVC lacks space for both the previous data dir and the restore: removing %s before restoring"
+            % data_dir
+        )
+
+    try:
+        transport.exec_ok(["rm", "-rf", staging], what="rm -rf %s" % staging)
+        if remove_first:
+            transport.exec_ok(["rm", "-rf", data_dir], what="rm -rf %s" % data_dir)
+            had_data = False
+        transport.upload(p["src"], remote_snap, expected_sha256=source["sha256"], timeout=p["timeout"])
+        rc, out, err = transport.exec(etcd_cli.snapshot_status_argv(tool, remote_snap), idempotent=True, timeout=p["timeout"])
+        if rc != 0:
+            raise EtcdModuleError(
+                "%s snapshot status failed on %s (rc=%s): %s; the file is not an etcd snapshot"
+                % (tool, remote_snap, rc, _text(err).strip())
+            )
+        status = etcd_cli.parse_snapshot_status(out, err)
+        result.update(revision=status["revision"], total_keys=status["total_keys"])
+
+        argv = etcd_cli.snapshot_restore_argv(
+            tool,
+            remote_snap,
+            member,
+            initial_cluster,
+            peer_urls,
+            staging,
+            token=token,
+            skip_hash_check=source["skip"],
+            bump_revision=bump,
+        )
+        rc, out, err = transport.exec(argv, timeout=p["timeout"])
+        if rc != 0:
+            transport.exec(["rm", "-rf", staging], idempotent=True, timeout=300)
+            hint = ""
+            if "hash mismatch" in _text(err).lower() or "snapshot file integrity" in _text(err).lower():
+                hint = "; a raw member/snap/db copy needs skip_hash_check: yes"
+            raise EtcdModuleError(
+                "%s snapshot restore failed (rc=%s): %s%s; %s was left untouched"
+                % (tool, rc, _text(err).strip(), hint, data_dir),
+                argv=argv,
+            )
+
+        previous = None
+        if had_data:
+            previous = "%s.pre-restore-%s" % (data_dir, utc_stamp())
+            transport.exec_ok(["mv", data_dir, previous], what="mv %s aside" % data_dir)
+        transport.exec_ok(["mv", staging, data_dir], what="mv %s %s" % (staging, data_dir))
+        if previous and not keep:
+            transport.exec_ok(["rm", "-rf", previous], what="rm -rf %s" % previous)
+            previous = None
+        result["previous_data_dir"] = previous
+
+        fingerprint = current_fingerprint(transport, data_dir)
+        marker = etcd_cli.build_marker(
+            source["sha256"],
+            member,
+            initial_cluster,
+            token,
+            peer_urls,
+            fingerprint,
+            revision=result["revision"],
+            total_keys=result["total_keys"],
+            skip_hash_check=source["skip"],
+            bump_revision_applied=bump,
+            previous_data_dir=previous,
+            tool=tool,
+            restored_at=utc_stamp(),
+        )
+        transport.write_bytes(
+            "%s/%s" % (data_dir, etcd_cli.MARKER_NAME),
+            json.dumps(marker, sort_keys=True).encode("utf-8"),
+        )
+    finally:
+        try:
+            transport.exec(["rm", "-f", remote_snap, remote_snap + ".tmp"], idempotent=True, timeout=60)
+        except PodTransportError as exc:
+            mod.warn("could not remove %s: %s" % (remote_snap, exc))
+
+    mod.exit_json(
+        changed=True,
+        msg="restored %s into %s (revision %s, %s keys%s)"
+        % (member, data_dir, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else ""),
+        **result
+    )
+
+
+def main():
+    module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(run_restore)
+
+
+if __name__ == "__main__":
+    main()

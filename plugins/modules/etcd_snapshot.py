@@ -1,0 +1,466 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: etcd_snapshot
+short_description: Take a verified etcd snapshot of a HyperShift hosted control plane
+version_added: 0.1.0
+author:
+  - hcp.etcd maintainers (@hcp-etcd)
+description:
+  - Copies the etcd data of a HyperShift hosted control plane to a file on the controller,
+    with a JSON sidecar C(<dest>.json) that records where it came from, its sha256, size,
+    revision and key count, and whether restoring it needs C(--skip-hash-check).
+  - With O(method=save) it runs C(etcdctl snapshot save) over TLS inside container O(container)
+    of an etcd pod (by default the first Ready pod labelled C(app=etcd) in O(namespace)) to a
+    temporary file under O(remote_tmp_dir), checks it with C(snapshot status -w json), streams
+    it to O(dest) and always removes the temporary file.
+  - With O(method=copy_db) it copies the raw bbolt file O(db_path) from O(pod) (for example a
+    helper pod that mounts a member's PVC when no etcd member serves). Such a copy has no sha256
+    trailer, so the sidecar records that the restore needs C(--skip-hash-check).
+  - Transfers go over the Kubernetes exec websocket in chunks, are checked with sha256 and size
+    on both ends, and are written to a temporary file that is renamed into place. O(dest) and
+    the sidecar are created with mode C(0600); a missing parent directory is created C(0700).
+  - Idempotent. When O(dest) exists and its sha256 matches its sidecar nothing is done unless
+    O(force=true).
+  - "The module runs on the controller: use C(delegate_to: localhost) or a localhost play."
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+requirements:
+  - "python >= 3.9"
+  - "kubernetes >= 24.2.0"
+  - "In the container: etcdctl (and etcdutl for etcd 3.5+), sh, cat, head, wc and sha256sum"
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be done; creates, copies and removes nothing.
+options:
+  namespace:
+    description:
+      - Control-plane namespace of the hosted cluster, C(<hosted-cluster-namespace>-<cluster-name>)
+        with dots of the name replaced by dashes (for example C(clusters-demo)).
+    type: str
+    required: true
+  pod:
+    description:
+      - Pod to read from. With O(method=save) the default is the first Ready pod with label
+        O(label_selector). Required with O(method=copy_db).
+    type: str
+  label_selector:
+    description: Label selector used to find the etcd pods when O(pod) is not set.
+    type: str
+    default: app=etcd
+  container:
+    description: Container of O(pod) to exec into.
+    type: str
+    default: etcd
+  method:
+    description:
+      - V(save) takes a consistent snapshot from a serving member with C(etcdctl snapshot save).
+      - V(copy_db) copies the raw C(member/snap/db) file, for when no member serves.
+    type: str
+    choices: [save, copy_db]
+    default: save
+  dest:
+    description:
+      - Path of the snapshot file on the controller. The sidecar is written to C(<dest>.json).
+    type: path
+    required: true
+  db_path:
+    description: Path of the bbolt file in the container, used with O(method=copy_db).
+    type: str
+    default: /var/lib/data/member/snap/db
+  remote_tmp_dir:
+    description:
+      - Writable directory in the container for the temporary snapshot of O(method=save).
+        The etcd container's root file system is read-only; C(/var/lib) is its PVC.
+    type: str
+    default: /var/lib
+  endpoint:
+    description: etcd client URL, as seen from inside the container.
+    type: str
+    default: https://localhost:2379
+  cacert:
+    description:
+      - Path inside the container of the etcd CA bundle. Default is the first readable of
+        C(/etc/etcd/tls/etcd-ca/ca.crt) and C(/etc/etcd/tls/client/etcd-client-ca.crt)
+        (OpenShift 4.11 and older).
+    type: str
+  cert:
+    description:
+      - Path inside the container of the etcd client certificate.
+        Default C(/etc/etcd/tls/client/etcd-client.crt).
+    type: str
+  key:
+    description:
+      - Path inside the container of the etcd client key (only the path is handled, never the key).
+        Default C(/etc/etcd/tls/client/etcd-client.key).
+    type: str
+  cluster_name:
+    description: Name of the HostedCluster, recorded in the sidecar.
+    type: str
+  hosted_cluster_namespace:
+    description: Namespace of the HostedCluster (often C(clusters)), recorded in the sidecar.
+    type: str
+  force:
+    description: Take a new snapshot even when O(dest) already matches its sidecar.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds allowed for each command or transfer in the container.
+    type: int
+    default: 600
+notes:
+  - Only the exec websocket is used; C(tar) is not needed in the container.
+  - A raw O(method=copy_db) copy of a member that is still running may be inconsistent; stop
+    etcd (scale the StatefulSet to 0) and read the PVC from a helper pod.
+seealso:
+  - module: hcp.etcd.etcd_restore_member
+  - module: kubernetes.core.k8s_cp
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the etcd of hosted cluster clusters/demo
+  hcp.etcd.etcd_snapshot:
+    namespace: clusters-demo
+    cluster_name: demo
+    hosted_cluster_namespace: clusters
+    dest: /var/backups/hcp/demo/etcd-{{ ansible_date_time.iso8601_basic_short }}.db
+  delegate_to: localhost
+  register: snap
+
+- name: Show what was saved
+  ansible.builtin.debug:
+    msg: "{{ snap.dest }}: revision {{ snap.revision }}, {{ snap.total_keys }} keys, sha256 {{ snap.sha256 }}"
+
+- name: Copy the raw db of member 0 from a helper pod that mounts PVC data-etcd-0 at /var/lib
+  hcp.etcd.etcd_snapshot:
+    namespace: clusters-demo
+    method: copy_db
+    pod: "{{ helper_pod_name }}"
+    container: restore
+    dest: /var/backups/hcp/demo/etcd-0-raw.db
+"""
+
+RETURN = r"""
+dest:
+  description: Absolute path of the snapshot on the controller.
+  returned: always
+  type: str
+  sample: /var/backups/hcp/demo/etcd.db
+path:
+  description: Same as RV(dest) (for symmetry with other file modules).
+  returned: always
+  type: str
+  sample: /var/backups/hcp/demo/etcd.db
+sidecar:
+  description: Path of the JSON sidecar written next to O(dest).
+  returned: always
+  type: str
+  sample: /var/backups/hcp/demo/etcd.db.json
+cluster_name:
+  description: O(cluster_name), as recorded.
+  returned: always
+  type: str
+  sample: demo
+hosted_cluster_namespace:
+  description: O(hosted_cluster_namespace), as recorded.
+  returned: always
+  type: str
+  sample: clusters
+namespace:
+  description: Control-plane namespace.
+  returned: always
+  type: str
+  sample: clusters-demo
+member:
+  description: Pod the data came from.
+  returned: always
+  type: str
+  sample: etcd-0
+method:
+  description: V(save) or V(copy_db).
+  returned: always
+  type: str
+  sample: save
+sha256:
+  description: sha256 of the file, verified on both ends of the transfer. Empty in check mode.
+  returned: always
+  type: str
+  sample: 3f0c1e4a2b5d6c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e
+size:
+  description: Size in bytes.
+  returned: always
+  type: int
+  sample: 25165856
+revision:
+  description: etcd revision in the snapshot (from C(snapshot status)); null when unknown.
+  returned: always
+  type: int
+  sample: 183412
+total_keys:
+  description: Number of keys in the snapshot; null when unknown.
+  returned: always
+  type: int
+  sample: 2193
+hash:
+  description: Hash reported by C(snapshot status); null when unknown.
+  returned: always
+  type: int
+  sample: 3141592653
+etcd_version:
+  description: Version of etcdctl (or etcdutl) in the container.
+  returned: always
+  type: str
+  sample: 3.5.16
+needs_skip_hash_check:
+  description: Whether restoring this file needs C(--skip-hash-check) (true for raw copies).
+  returned: always
+  type: bool
+  sample: false
+started_at:
+  description: UTC time the copy started (ISO 8601).
+  returned: always
+  type: str
+  sample: "2026-11-26T05:30:00Z"
+finished_at:
+  description: UTC time the copy finished (ISO 8601).
+  returned: always
+  type: str
+  sample: "2026-11-26T05:30:12Z"
+msg:
+  description: What was done, or would be done in check mode.
+  returned: always
+  type: str
+  sample: saved etcd-0 to /var/backups/hcp/demo/etcd.db
+"""
+
+import json
+import os
+import tempfile
+import uuid
+
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
+    EtcdModule,
+    EtcdModuleError,
+    utc_iso,
+)
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
+    ExecTimeout,
+    PodTransportError,
+)
+
+ARGUMENT_SPEC = dict(
+    namespace=dict(type="str", required=True),
+    pod=dict(type="str"),
+    label_selector=dict(type="str", default="app=etcd"),
+    container=dict(type="str", default="etcd"),
+    method=dict(type="str", choices=["save", "copy_db"], default="save"),
+    dest=dict(type="path", required=True),
+    db_path=dict(type="str", default="/var/lib/data/member/snap/db"),
+    remote_tmp_dir=dict(type="str", default="/var/lib"),
+    endpoint=dict(type="str", default=etcd_cli.DEFAULT_ENDPOINT),
+    cacert=dict(type="str"),
+    cert=dict(type="str"),
+    key=dict(type="str", no_log=False),
+    cluster_name=dict(type="str"),
+    hosted_cluster_namespace=dict(type="str"),
+    force=dict(type="bool", default=False),
+    timeout=dict(type="int", default=600),
+)
+
+
+def existing_snapshot(dest):
+    """The sidecar of ``dest`` when the file on disk still matches it, else None."""
+    sidecar = etcd_cli.sidecar_path(dest)
+    if not (os.path.isfile(dest) and os.path.isfile(sidecar)):
+        return None
+    try:
+        data = etcd_cli.load_sidecar(sidecar)
+    except (etcd_cli.EtcdCliError, IOError, OSError):
+        return None
+    if os.path.getsize(dest) != data["size"]:
+        return None
+    sha, _size = etcd_cli.file_sha256(dest)
+    if sha != data["sha256"]:
+        return None
+    return data
+
+
+def ensure_parent(path):
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        os.makedirs(parent, 0o700)
+
+
+def write_json_0600(path, data):
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.rename(tmp, path)
+        tmp = None
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def resolve_tls(transport, params):
+    """Pick cacert/cert/key: the options when set (checked), else the first readable candidate."""
+    wanted = (
+        ("cacert", etcd_cli.CA_CANDIDATES),
+        ("cert", etcd_cli.CERT_CANDIDATES),
+        ("key", etcd_cli.KEY_CANDIDATES),
+    )
+    paths = []
+    for name, candidates in wanted:
+        paths.extend([params[name]] if params.get(name) else list(candidates))
+    rc, out, err = transport.exec(
+        ["sh", "-c", 'for f in "$@"; do [ -r "$f" ] && echo "$f"; done; true', "sh"] + paths,
+        idempotent=True,
+        timeout=60,
+    )
+    if rc != 0:
+        raise EtcdModuleError("cannot look for the etcd TLS files in %s: %s" % (transport.where(), err))
+    readable = set(line.strip() for line in out.decode("utf-8", "replace").splitlines())
+    chosen = {}
+    for name, candidates in wanted:
+        options = [params[name]] if params.get(name) else list(candidates)
+        found = [p for p in options if p in readable]
+        if not found:
+            raise EtcdModuleError(
+                "no readable etcd %s in %s (looked for %s); set the %s option to its path in the container"
+                % (name, transport.where(), ", ".join(options), name)
+            )
+        chosen[name] = found[0]
+    return chosen
+
+
+def snapshot_status(transport, tools, path, timeout=None):
+    tool = tools.get("status_tool")
+    if not tool:
+        return None
+    rc, out, err = transport.exec(etcd_cli.snapshot_status_argv(tool, path), idempotent=True, timeout=timeout)
+    if rc != 0:
+        raise EtcdModuleError(
+            "%s snapshot status %s failed in %s: %s"
+            % (tool, path, transport.where(), err.decode("utf-8", "replace").strip())
+        )
+    return etcd_cli.parse_snapshot_status(out, err)
+
+
+def run_snapshot(mod):
+    p = mod.params
+    dest = os.path.abspath(p["dest"])
+    sidecar = etcd_cli.sidecar_path(dest)
+    method = p["method"]
+    base = dict(dest=dest, path=dest, sidecar=sidecar)
+
+    if not p["force"]:
+        previous = existing_snapshot(dest)
+        if previous is not None:
+            result = dict((k, previous.get(k)) for k in etcd_cli.SIDECAR_KEYS)
+            result.update(base)
+            mod.exit_json(changed=False, msg="%s already matches its sidecar (force: true takes a new one)" % dest, **result)
+            return
+
+    if method == "copy_db" and not p["pod"]:
+        raise EtcdModuleError("method copy_db needs pod (a pod that mounts the member's PVC)")
+    pod = p["pod"] or mod.ready_pod(p["namespace"], p["label_selector"])
+    transport = mod.transport(p["namespace"], pod, p["container"], timeout=p["timeout"])
+    transport.check()
+
+    facts = dict(
+        cluster_name=p["cluster_name"],
+        hosted_cluster_namespace=p["hosted_cluster_namespace"],
+        namespace=p["namespace"],
+        member=pod,
+        method=method,
+        sha256="",
+        size=0,
+        revision=None,
+        total_keys=None,
+        hash=None,
+        etcd_version=None,
+        needs_skip_hash_check=(method == "copy_db"),
+        started_at=utc_iso(),
+        finished_at=None,
+    )
+    facts.update(base)
+    if mod.check_mode:
+        what = "etcdctl snapshot save" if method == "save" else "copy %s" % p["db_path"]
+        facts["finished_at"] = facts["started_at"]
+        mod.exit_json(changed=True, msg="would %s in %s to %s" % (what, transport.where(), dest), **facts)
+        return
+
+    tools = mod.probe_tools(transport)
+    facts["etcd_version"] = tools.get("etcd_version")
+    ensure_parent(dest)
+
+    if method == "save":
+        if not tools.get("has_etcdctl"):
+            raise EtcdModuleError("etcdctl not found in %s; snapshot save needs it" % transport.where())
+        tls = resolve_tls(transport, p)
+        remote = "%s/hcp-etcd-snapshot-%s.db" % (p["remote_tmp_dir"].rstrip("/"), uuid.uuid4().hex[:12])
+        try:
+            argv = etcd_cli.snapshot_save_argv(remote, p["endpoint"], tls["cacert"], tls["cert"], tls["key"])
+            rc, _out, err = transport.exec(argv, timeout=p["timeout"])
+            if rc != 0:
+                raise EtcdModuleError(
+                    "etcdctl snapshot save failed in %s (rc=%s): %s; is the member healthy? "
+                    "If no member serves, use method copy_db"
+                    % (transport.where(), rc, err.decode("utf-8", "replace").strip())
+                )
+            status = snapshot_status(transport, tools, remote, timeout=p["timeout"])
+            sha, size = transport.download(remote, dest, timeout=p["timeout"])
+        finally:
+            try:
+                transport.exec(["rm", "-f", remote, remote + ".part"], idempotent=True, timeout=60)
+            except PodTransportError as exc:
+                mod.warn("could not remove %s in %s: %s" % (remote, transport.where(), exc))
+        trailer = etcd_cli.snapshot_trailer(dest)
+        if not trailer["has_trailer"]:
+            mod.warn("%s has no valid sha256 trailer; restoring it will need skip_hash_check" % dest)
+        facts["needs_skip_hash_check"] = not trailer["has_trailer"]
+    else:
+        status = None
+        try:
+            status = snapshot_status(transport, tools, p["db_path"], timeout=min(p["timeout"], 120))
+        except (EtcdModuleError, etcd_cli.EtcdCliError, ExecTimeout) as exc:
+            mod.warn("snapshot status of %s failed (is etcd still running on it?): %s" % (p["db_path"], exc))
+        if status is None and not tools.get("status_tool"):
+            mod.warn("no etcdutl/etcdctl in %s: revision and key count are unknown" % transport.where())
+        sha, size = transport.download(p["db_path"], dest, timeout=p["timeout"])
+        facts["needs_skip_hash_check"] = True
+
+    os.chmod(dest, 0o600)
+    facts.update(sha256=sha, size=size, finished_at=utc_iso())
+    if status:
+        facts.update(revision=status["revision"], total_keys=status["total_keys"], hash=status["hash"])
+    record = etcd_cli.build_sidecar(**dict((k, facts[k]) for k in etcd_cli.SIDECAR_KEYS))
+    write_json_0600(sidecar, record)
+    mod.exit_json(
+        changed=True,
+        msg="%s %s of %s to %s (%d bytes)"
+        % ("saved snapshot" if method == "save" else "copied raw db", pod, p["namespace"], dest, size),
+        **facts
+    )
+
+
+def main():
+    module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(run_snapshot)
+
+
+if __name__ == "__main__":
+    main()

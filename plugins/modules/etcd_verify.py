@@ -1,0 +1,270 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: etcd_verify
+short_description: Prove that every etcd member of a hosted control plane serves the same data
+version_added: 0.1.0
+author:
+  - hcp.etcd maintainers
+description:
+  - Asks EVERY member on its own endpoint, never the cluster as a whole, so that a member serving an empty or
+    different store is caught even when C(endpoint health) says all is well.
+  - For each member it reads C(endpoint status) (revision, cluster ID, leader), then at one common revision R
+    (the lowest current revision of all members) a serializable key count (C(get --consistency=s --count-only --rev R))
+    and C(endpoint hashkv --rev R). It also checks that C(member list) shows the expected number of started members.
+  - The members are consistent when all of them answer, share the cluster ID and a leader, count the same keys and
+    have the same hashkv at R, and (with O(min_revision)) are not behind the snapshot they were restored from.
+  - Retries for a while, since members that have just started may still be catching up. Read only.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description: Control-plane namespace holding the etcd pods.
+    type: str
+    required: true
+  members:
+    description: Member pods to check. Default, every pod with O(label_selector), by name.
+    type: list
+    elements: str
+  expect_members:
+    description: Number of started members C(member list) must show. Default, the number of O(members).
+    type: int
+  label_selector:
+    description: Label selector of the etcd pods, used when O(members) is not given.
+    type: str
+    default: app=etcd
+  container:
+    description: Container running etcd.
+    type: str
+    default: etcd
+  min_revision:
+    description: Each member's revision must be at least this (for example the snapshot's revision).
+    type: int
+    default: 0
+  cacert:
+    description: CA file inside the container. Default, the first of C(/etc/etcd/tls/etcd-ca/ca.crt) and C(/etc/etcd/tls/client/etcd-client-ca.crt) that exists.
+    type: str
+  cert:
+    description: Client certificate inside the container.
+    type: str
+    default: /etc/etcd/tls/client/etcd-client.crt
+  key:
+    description: Client key inside the container (a path; the key itself never leaves the pod).
+    type: str
+    default: /etc/etcd/tls/client/etcd-client.key
+  endpoint:
+    description: Endpoint each member is asked on, from inside its own pod.
+    type: str
+    default: https://localhost:2379
+  attempts:
+    description: How many times to check before reporting an inconsistency.
+    type: int
+    default: 20
+  delay:
+    description: Seconds between attempts.
+    type: int
+    default: 3
+  fail_on_inconsistent:
+    description: Fail when the members are not consistent (otherwise only report).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds allowed for each command in a pod.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Verify every member of the restored etcd by data
+  hcp.etcd.etcd_verify:
+    namespace: clusters-my-cluster
+    members: [etcd-0, etcd-1, etcd-2]
+    min_revision: 1234
+  register: verdict
+
+- name: Print one line per member
+  ansible.builtin.debug:
+    var: verdict.verdict_lines
+"""
+
+RETURN = r"""
+consistent:
+  description: Whether every member serves the same data (see the description).
+  returned: always
+  type: bool
+revision:
+  description: The common revision R the members were compared at.
+  returned: always
+  type: int
+members:
+  description: One entry per member, with C(name), C(revision), C(keys) (at R), C(hash) (hashkv at R), C(cluster_id),
+    C(member_id), C(leader), C(version), C(ok) and C(problem).
+  returned: always
+  type: list
+  elements: dict
+verdict_lines:
+  description: One readable line per member and a final C(VERDICT) line.
+  returned: always
+  type: list
+  elements: str
+  sample: ["etcd-0: 412 keys at rev 1000000412, hashkv 3641842051: OK", "VERDICT: OK (3 members consistent)"]
+"""
+
+import json
+import time
+
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import EtcdModule, EtcdModuleError
+
+
+def _json(out, what):
+    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+    start = min([i for i in (text.find("["), text.find("{")) if i >= 0] or [-1])
+    if start < 0:
+        raise EtcdModuleError("no JSON in the output of %s: %s" % (what, text.strip()[:300]))
+    return json.JSONDecoder().raw_decode(text[start:])[0]
+
+
+class Member(object):
+    """etcdctl against one member, from inside its own pod."""
+
+    def __init__(self, module, name):
+        params = module.params
+        self.name = name
+        self.transport = module.transport(params["namespace"], name, params["container"], timeout=params["timeout"])
+        self.tls = None
+        self.module = module
+
+    def etcdctl(self, *args):
+        if self.tls is None:
+            self.tls = etcd_cli.tls_args(self.module.params["endpoint"], self.module.cacert(self.transport),
+                                         self.module.params["cert"], self.module.params["key"])
+        argv = ["etcdctl"] + self.tls + list(args) + ["-w", "json"]
+        return _json(self.transport.exec_ok(argv, what="etcdctl %s" % " ".join(args[:2])), "etcdctl %s" % args[0])
+
+    def status(self):
+        status = self.etcdctl("endpoint", "status")[0]["Status"]
+        header = status.get("header") or {}
+        return {
+            "name": self.name,
+            "revision": int(header.get("revision", 0)),
+            "cluster_id": header.get("cluster_id"),
+            "member_id": header.get("member_id"),
+            "leader": status.get("leader"),
+            "version": status.get("version"),
+        }
+
+    def keys_at(self, revision):
+        data = self.etcdctl("get", "", "--prefix", "--count-only", "--consistency=s", "--rev=%d" % revision)
+        return int(data.get("count", 0))
+
+    def hash_at(self, revision):
+        return int(self.etcdctl("endpoint", "hashkv", "--rev=%d" % revision)[0]["HashKV"]["hash"])
+
+    def started_members(self):
+        return [m for m in self.etcdctl("member", "list").get("members", []) if m.get("name")]
+
+
+def check_once(members, expect_members, min_revision):
+    """One pass over every member; returns (consistent, revision, per-member facts)."""
+    facts = [m.status() for m in members]
+    revision = min(f["revision"] for f in facts)
+    for member, fact in zip(members, facts):
+        fact["keys"] = member.keys_at(revision)
+        fact["hash"] = member.hash_at(revision)
+    started = len(members[0].started_members())
+    reference = facts[0]
+    for fact in facts:
+        problems = []
+        if fact["cluster_id"] != reference["cluster_id"]:
+            problems.append("cluster ID %s differs from %s's %s" % (fact["cluster_id"], reference["name"], reference["cluster_id"]))
+        if not fact["leader"]:
+            problems.append("no leader")
+        if fact["keys"] != reference["keys"]:
+            problems.append("%d keys, %s has %d" % (fact["keys"], reference["name"], reference["keys"]))
+        if fact["hash"] != reference["hash"]:
+            problems.append("hashkv %s differs from %s's %s" % (fact["hash"], reference["name"], reference["hash"]))
+        if fact["revision"] < min_revision:
+            problems.append("revision %d is behind the snapshot's %d" % (fact["revision"], min_revision))
+        if started != expect_members:
+            problems.append("member list shows %d started members, expected %d" % (started, expect_members))
+        fact["problem"] = "; ".join(problems)
+        fact["ok"] = not problems
+    return all(f["ok"] for f in facts), revision, facts
+
+
+def verdict_lines(consistent, revision, facts):
+    lines = [
+        "%s: %d keys at rev %d, hashkv %s: %s" % (f["name"], f["keys"], revision, f["hash"], "OK" if f["ok"] else "FAIL (%s)" % f["problem"])
+        for f in facts
+    ]
+    lines.append("VERDICT: %s (%d members)" % ("OK, consistent" if consistent else "FAIL, members differ", len(facts)))
+    return lines
+
+
+def run(module):
+    params = module.params
+    names = params["members"] or module.pod_names(params["namespace"], params["label_selector"])
+    if not names:
+        raise EtcdModuleError("no etcd pods (label %s) in namespace %s" % (params["label_selector"], params["namespace"]))
+    expect = params["expect_members"] if params["expect_members"] is not None else len(names)
+    last_error = None
+    consistent, revision, facts = False, 0, []
+    for attempt in range(max(1, params["attempts"])):
+        if attempt:
+            time.sleep(params["delay"])
+        try:
+            members = [Member(module, name) for name in names]
+            consistent, revision, facts = check_once(members, expect, params["min_revision"])
+            last_error = None
+        except Exception as exc:  # a member not answering yet: try again  # pylint: disable=broad-except
+            last_error = exc
+            continue
+        if consistent:
+            break
+    if last_error is not None:
+        raise EtcdModuleError("etcd members did not answer after %d attempts: %s" % (params["attempts"], last_error))
+    result = dict(changed=False, consistent=consistent, revision=revision, members=facts,
+                  verdict_lines=verdict_lines(consistent, revision, facts))
+    if not consistent and params["fail_on_inconsistent"]:
+        module.fail_json("etcd members of %s are not consistent: %s" % (params["namespace"], " | ".join(result["verdict_lines"])), **result)
+    module.exit_json(**result)
+
+
+def main():
+    module = EtcdModule(
+        argument_spec=dict(
+            namespace=dict(type="str", required=True),
+            members=dict(type="list", elements="str"),
+            expect_members=dict(type="int"),
+            label_selector=dict(type="str", default="app=etcd"),
+            container=dict(type="str", default="etcd"),
+            min_revision=dict(type="int", default=0),
+            cacert=dict(type="str"),
+            cert=dict(type="str", default="/etc/etcd/tls/client/etcd-client.crt"),
+            key=dict(type="str", default="/etc/etcd/tls/client/etcd-client.key", no_log=False),
+            endpoint=dict(type="str", default="https://localhost:2379"),
+            attempts=dict(type="int", default=20),
+            delay=dict(type="int", default=3),
+            fail_on_inconsistent=dict(type="bool", default=True),
+            timeout=dict(type="int", default=60),
+        ),
+    )
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

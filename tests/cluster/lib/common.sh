@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# Shared settings and helpers of tests/cluster/cluster.sh: paths, logging, the step runner, daemons
+# started as background processes with PID files (PID 1 is not systemd here), and waiting.
+
+CLUSTER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CLUSTER_HOME=$(dirname "$CLUSTER_LIB")
+# shellcheck source=../versions.env
+. "$CLUSTER_HOME/versions.env"
+
+STATE=${HCP_ETCD_CLUSTER_DIR:-/var/tmp/hcp-etcd-cluster}
+CACHE=${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}
+K8S_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin
+ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
+COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION/bin
+CRICTL=$CACHE/cri-tools-$CRI_TOOLS_VERSION/bin/crictl
+KUBECTL=$K8S_BIN/kubectl
+
+NODE_NAME=${HCP_ETCD_NODE_NAME:-hcp-etcd-node}
+SERVICE_CIDR=10.96.0.0/16
+SERVICE_IP=10.96.0.1          # first address of SERVICE_CIDR: the `kubernetes` Service
+POD_CIDR=10.88.0.0/16
+CNI_NETWORK=hcp-etcd
+CNI_BRIDGE=hcp-cni0
+CLUSTER_DOMAIN=cluster.local
+APISERVER_PORT=6443
+ETCD_CLIENT_PORT=12379        # not 2379: tests may run their own etcd on the host
+ETCD_PEER_PORT=12380
+COREDNS_READY=127.0.0.1:18181
+HOSTPATH_PV_DIR=/tmp/hostpath_pv   # hard-coded by the in-tree hostpath provisioner of kube-controller-manager
+
+PKI=$STATE/pki
+LOGS=$STATE/logs
+PIDS=$STATE/pids
+KUBECONFIG_ADMIN=$STATE/kubeconfig
+CONTAINERD_DIR=$STATE/containerd
+CONTAINERD_SOCK=$CONTAINERD_DIR/containerd.sock
+KUBELET_ROOT=$STATE/kubelet
+CNI_CONF_DIR=$STATE/cni/net.d
+CNI_BIN_DIR=/usr/lib/cni
+
+# Components in start order; `down` stops them in reverse (kubelet first is handled explicitly).
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns)
+
+log()  { printf '%s [cluster] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die()  { log "ERROR: $*"; exit 1; }
+
+# Print the tail of a component's log, then fail.
+fail_component() {
+  local name=$1; shift
+  log "ERROR: $name: $*"
+  if [ -f "$LOGS/$name.log" ]; then
+    log "---- last 40 lines of $LOGS/$name.log ----"
+    tail -n 40 "$LOGS/$name.log" >&2
+    log "----"
+  fi
+  exit 1
+}
+
+# run_step <name> <function>: one small, idempotent, timed step.
+run_step() {
+  local name=$1 fn=$2 start=$SECONDS
+  log "step $name: start"
+  "$fn"
+  log "step $name: done ($((SECONDS - start)) s)"
+}
+
+# kubectl as cluster admin; never the google-cloud-sdk wrapper in /usr/bin.
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+
+pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
+
+# running <name>: true if the recorded PID is alive and still runs the binary we started.
+running() {
+  local pid; pid=$(pid_of "$1") || return 1
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
+}
+
+# start_daemon <name> <command...>: start in its own session, log to logs/<name>.log, record its PID.
+start_daemon() {
+  local name=$1; shift
+  if running "$name"; then log "$name: already running (pid $(pid_of "$name"))"; return; fi
+  mkdir -p "$LOGS" "$PIDS"
+  log "$name: starting: $*"
+  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  echo $! > "$PIDS/$name.pid"
+}
+
+# stop_daemon <name>: SIGTERM, wait up to 15 s, then SIGKILL. Only the PID we recorded.
+stop_daemon() {
+  local name=$1 pid i
+  if ! running "$name"; then rm -f "$PIDS/$name.pid"; return; fi
+  pid=$(pid_of "$name")
+  log "$name: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 30); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
+  if [ -d "/proc/$pid" ]; then log "$name: still alive, SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
+  rm -f "$PIDS/$name.pid"
+}
+
+# wait_for <component> <seconds> <description> <command...>: poll until the command succeeds;
+# on timeout (or if the component died) print the component's log tail and fail.
+wait_for() {
+  local name=$1 timeout=$2 what=$3; shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$name" != - ] && [ -f "$PIDS/$name.pid" ] && ! running "$name"; then
+      fail_component "$name" "process exited while waiting for $what"
+    fi
+    [ $SECONDS -lt $deadline ] || fail_component "$name" "timed out after ${timeout}s waiting for $what"
+    sleep 0.5
+  done
+}
+
+# The IPv4 address of the interface that holds the default route: the node's InternalIP.
+detect_node_ip() {
+  local ip
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n1)
+  [ -n "$ip" ] || ip=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1)
+  [ -n "$ip" ] || die "cannot find the node IPv4 address"
+  echo "$ip"
+}
+
+# Mount points at or below a directory, deepest first.
+mounts_under() {
+  awk -v p="$1" '{ m=$5; gsub(/\\040/, " ", m); if (m == p || index(m, p "/") == 1) print m }' /proc/self/mountinfo |
+    awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-
+}
