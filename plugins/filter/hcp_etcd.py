@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: hcp.etcd contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters the hcp.etcd roles use to read a hosted control plane's etcd layout."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure etcd logic for hcp.etcd: no Kubernetes API, no I/O besides local files.
 
 Everything that decides *what* to run (argv of etcdctl / etcdutl for etcd 3.4, 3.5 and 3.6),

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Base class of the hcp.etcd modules (in the spirit of amazon.aws' AnsibleAWSModule).
 
 It owns what every module needs and none should re-implement: the kubernetes.core auth
@@ -43,6 +43,15 @@ except ImportError:  # reported by AnsibleK8SModule.requires("kubernetes")
     class ApiException(Exception):  # type: ignore[no-redef]
         status = 0
         reason = ""
+
+
+# The options of doc fragment hcp.etcd.etcd_tls: how a module reaches etcd from inside a container.
+ETCD_TLS_ARG_SPEC = dict(
+    endpoint=dict(type="str", default=etcd_cli.DEFAULT_ENDPOINT),
+    cacert=dict(type="str"),
+    cert=dict(type="str"),
+    key=dict(type="str", no_log=False),
+)
 
 
 def utc_now():
@@ -148,6 +157,46 @@ class EtcdModule(object):
             "no Ready pod with label %s in namespace %s (pods: %s); pass pod, or copy a member's data "
             "with method copy_db from a helper pod" % (label_selector, namespace, ", ".join(names))
         )
+
+    def etcd_tls(self, transport):
+        """The etcd client TLS files in the container: the cacert/cert/key options when set
+        (checked), else the first readable of the standard paths (the CA moved in OpenShift 4.12)."""
+        wanted = (
+            ("cacert", etcd_cli.CA_CANDIDATES),
+            ("cert", etcd_cli.CERT_CANDIDATES),
+            ("key", etcd_cli.KEY_CANDIDATES),
+        )
+        options = dict((name, [self.params[name]] if self.params.get(name) else list(candidates)) for name, candidates in wanted)
+        paths = [path for name, _c in wanted for path in options[name]]
+        rc, out, err = transport.exec(
+            ["sh", "-c", 'for f in "$@"; do [ -r "$f" ] && echo "$f"; done; true', "sh"] + paths,
+            idempotent=True,
+            timeout=60,
+        )
+        if rc != 0:
+            raise EtcdModuleError("cannot look for the etcd TLS files in %s: %s" % (transport.where(), to_text(err)))
+        readable = set(line.strip() for line in to_text(out).splitlines())
+        chosen = {}
+        for name, _candidates in wanted:
+            found = [path for path in options[name] if path in readable]
+            if not found:
+                raise EtcdModuleError(
+                    "no readable etcd %s in %s (looked for %s); set the %s option to its path in the container"
+                    % (name, transport.where(), ", ".join(options[name]), name)
+                )
+            chosen[name] = found[0]
+        return chosen
+
+    def pod_names(self, namespace, label_selector="app=etcd"):
+        """Names of the pods matching ``label_selector`` in ``namespace``, sorted."""
+        try:
+            pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector)
+        except ApiException as exc:
+            raise EtcdModuleError(
+                "cannot list pods in namespace %s: %s %s"
+                % (namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
+            )
+        return sorted(pod.metadata.name for pod in pods.items or [])
 
     # ---- etcd tools --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one way hcp.etcd talks to a container: the Kubernetes exec websocket.
 
 * ``exec(argv, stdin=None, timeout=None) -> (rc, stdout, stderr)`` with bytes frames.

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -32,6 +32,7 @@ description:
   - "The module runs on the controller: use C(delegate_to: localhost) or a localhost play."
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - hcp.etcd.etcd_tls
 requirements:
   - "python >= 3.9"
   - "kubernetes >= 24.2.0"
@@ -82,26 +83,6 @@ options:
         The etcd container's root file system is read-only; C(/var/lib) is its PVC.
     type: str
     default: /var/lib
-  endpoint:
-    description: etcd client URL, as seen from inside the container.
-    type: str
-    default: https://localhost:2379
-  cacert:
-    description:
-      - Path inside the container of the etcd CA bundle. Default is the first readable of
-        C(/etc/etcd/tls/etcd-ca/ca.crt) and C(/etc/etcd/tls/client/etcd-client-ca.crt)
-        (OpenShift 4.11 and older).
-    type: str
-  cert:
-    description:
-      - Path inside the container of the etcd client certificate.
-        Default C(/etc/etcd/tls/client/etcd-client.crt).
-    type: str
-  key:
-    description:
-      - Path inside the container of the etcd client key (only the path is handled, never the key).
-        Default C(/etc/etcd/tls/client/etcd-client.key).
-    type: str
   cluster_name:
     description: Name of the HostedCluster, recorded in the sidecar.
     type: str
@@ -248,6 +229,7 @@ import uuid
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
+    ETCD_TLS_ARG_SPEC,
     EtcdModule,
     EtcdModuleError,
     utc_iso,
@@ -258,6 +240,7 @@ from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
 )
 
 ARGUMENT_SPEC = dict(
+    ETCD_TLS_ARG_SPEC,
     namespace=dict(type="str", required=True),
     pod=dict(type="str"),
     label_selector=dict(type="str", default="app=etcd"),
@@ -266,10 +249,6 @@ ARGUMENT_SPEC = dict(
     dest=dict(type="path", required=True),
     db_path=dict(type="str", default="/var/lib/data/member/snap/db"),
     remote_tmp_dir=dict(type="str", default="/var/lib"),
-    endpoint=dict(type="str", default=etcd_cli.DEFAULT_ENDPOINT),
-    cacert=dict(type="str"),
-    cert=dict(type="str"),
-    key=dict(type="str", no_log=False),
     cluster_name=dict(type="str"),
     hosted_cluster_namespace=dict(type="str"),
     force=dict(type="bool", default=False),
@@ -313,37 +292,6 @@ def write_json_0600(path, data):
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def resolve_tls(transport, params):
-    """Pick cacert/cert/key: the options when set (checked), else the first readable candidate."""
-    wanted = (
-        ("cacert", etcd_cli.CA_CANDIDATES),
-        ("cert", etcd_cli.CERT_CANDIDATES),
-        ("key", etcd_cli.KEY_CANDIDATES),
-    )
-    paths = []
-    for name, candidates in wanted:
-        paths.extend([params[name]] if params.get(name) else list(candidates))
-    rc, out, err = transport.exec(
-        ["sh", "-c", 'for f in "$@"; do [ -r "$f" ] && echo "$f"; done; true', "sh"] + paths,
-        idempotent=True,
-        timeout=60,
-    )
-    if rc != 0:
-        raise EtcdModuleError("cannot look for the etcd TLS files in %s: %s" % (transport.where(), err))
-    readable = set(line.strip() for line in out.decode("utf-8", "replace").splitlines())
-    chosen = {}
-    for name, candidates in wanted:
-        options = [params[name]] if params.get(name) else list(candidates)
-        found = [p for p in options if p in readable]
-        if not found:
-            raise EtcdModuleError(
-                "no readable etcd %s in %s (looked for %s); set the %s option to its path in the container"
-                % (name, transport.where(), ", ".join(options), name)
-            )
-        chosen[name] = found[0]
-    return chosen
 
 
 def snapshot_status(transport, tools, path, timeout=None):
@@ -410,7 +358,7 @@ def run_snapshot(mod):
     if method == "save":
         if not tools.get("has_etcdctl"):
             raise EtcdModuleError("etcdctl not found in %s; snapshot save needs it" % transport.where())
-        tls = resolve_tls(transport, p)
+        tls = mod.etcd_tls(transport)
         remote = "%s/hcp-etcd-snapshot-%s.db" % (p["remote_tmp_dir"].rstrip("/"), uuid.uuid4().hex[:12])
         try:
             argv = etcd_cli.snapshot_save_argv(remote, p["endpoint"], tls["cacert"], tls["cert"], tls["key"])

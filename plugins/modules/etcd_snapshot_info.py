@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,7 +13,7 @@ module: etcd_snapshot_info
 short_description: Check an etcd snapshot file on the controller before it is restored
 version_added: 0.1.0
 author:
-  - hcp.etcd maintainers
+  - hcp.etcd maintainers (@hcp-etcd)
 description:
   - Reads a snapshot file made by M(hcp.etcd.etcd_snapshot) and its JSON sidecar (C(<path>.json)) and refuses it,
     with a message that names the fix, when it is missing, truncated, altered (sha256 differs from the sidecar),
@@ -42,8 +42,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Read only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Returns no diff.
 """
 
 EXAMPLES = r"""

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,7 +13,7 @@ module: etcd_verify
 short_description: Prove that every etcd member of a hosted control plane serves the same data
 version_added: 0.1.0
 author:
-  - hcp.etcd maintainers
+  - hcp.etcd maintainers (@hcp-etcd)
 description:
   - Asks EVERY member on its own endpoint, never the cluster as a whole, so that a member serving an empty or
     different store is caught even when C(endpoint health) says all is well.
@@ -25,6 +25,7 @@ description:
   - Retries for a while, since members that have just started may still be catching up. Read only.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - hcp.etcd.etcd_tls
 options:
   namespace:
     description: Control-plane namespace holding the etcd pods.
@@ -49,21 +50,6 @@ options:
     description: Each member's revision must be at least this (for example the snapshot's revision).
     type: int
     default: 0
-  cacert:
-    description: CA file inside the container. Default, the first of C(/etc/etcd/tls/etcd-ca/ca.crt) and C(/etc/etcd/tls/client/etcd-client-ca.crt) that exists.
-    type: str
-  cert:
-    description: Client certificate inside the container.
-    type: str
-    default: /etc/etcd/tls/client/etcd-client.crt
-  key:
-    description: Client key inside the container (a path; the key itself never leaves the pod).
-    type: str
-    default: /etc/etcd/tls/client/etcd-client.key
-  endpoint:
-    description: Endpoint each member is asked on, from inside its own pod.
-    type: str
-    default: https://localhost:2379
   attempts:
     description: How many times to check before reporting an inconsistency.
     type: int
@@ -83,8 +69,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Read only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Returns no diff.
 """
 
 EXAMPLES = r"""
@@ -127,7 +115,7 @@ import json
 import time
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
-from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import EtcdModule, EtcdModuleError
+from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import ETCD_TLS_ARG_SPEC, EtcdModule, EtcdModuleError
 
 
 def _json(out, what):
@@ -150,8 +138,8 @@ class Member(object):
 
     def etcdctl(self, *args):
         if self.tls is None:
-            self.tls = etcd_cli.tls_args(self.module.params["endpoint"], self.module.cacert(self.transport),
-                                         self.module.params["cert"], self.module.params["key"])
+            files = self.module.etcd_tls(self.transport)
+            self.tls = etcd_cli.tls_args(self.module.params["endpoint"], files["cacert"], files["cert"], files["key"])
         argv = ["etcdctl"] + self.tls + list(args) + ["-w", "json"]
         return _json(self.transport.exec_ok(argv, what="etcdctl %s" % " ".join(args[:2])), "etcdctl %s" % args[0])
 
@@ -247,16 +235,13 @@ def run(module):
 def main():
     module = EtcdModule(
         argument_spec=dict(
+            ETCD_TLS_ARG_SPEC,
             namespace=dict(type="str", required=True),
             members=dict(type="list", elements="str"),
             expect_members=dict(type="int"),
             label_selector=dict(type="str", default="app=etcd"),
             container=dict(type="str", default="etcd"),
             min_revision=dict(type="int", default=0),
-            cacert=dict(type="str"),
-            cert=dict(type="str", default="/etc/etcd/tls/client/etcd-client.crt"),
-            key=dict(type="str", default="/etc/etcd/tls/client/etcd-client.key", no_log=False),
-            endpoint=dict(type="str", default="https://localhost:2379"),
             attempts=dict(type="int", default=20),
             delay=dict(type="int", default=3),
             fail_on_inconsistent=dict(type="bool", default=True),

@@ -7,6 +7,7 @@
 #   cluster.sh down        stop everything `up` started, unmount, remove the state dir
 #   cluster.sh status      components (PID), node readiness, versions
 #   cluster.sh kubeconfig  print the admin kubeconfig path (nothing else on stdout)
+#   cluster.sh smoke       acceptance check on the running cluster (pods, PVCs, DNS, Services, exec, cp)
 #
 # State: ${HCP_ETCD_CLUSTER_DIR:-/var/tmp/hcp-etcd-cluster}. See tests/cluster/README.md.
 set -euo pipefail
@@ -14,6 +15,8 @@ set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/lib/common.sh"
 # shellcheck source=lib/pki.sh
 . "$CLUSTER_LIB/pki.sh"
+# shellcheck source=lib/smoke.sh
+. "$CLUSTER_LIB/smoke.sh"
 
 PACKAGES=(containerd runc containernetworking-plugins iptables debootstrap openssl conntrack socat iproute2 kmod curl ca-certificates)
 
@@ -40,7 +43,12 @@ step_binaries() {
 }
 
 step_pki() {
-  mkdir -p "$STATE" "$LOGS" "$PIDS"
+  local p
+  if [ ! -f "$STATE/created-host-paths" ]; then
+    mkdir -p "$STATE"
+    for p in "${HARDCODED_HOST_PATHS[@]}"; do [ -e "$p" ] || echo "$p"; done > "$STATE/created-host-paths"
+  fi
+  mkdir -p "$LOGS" "$PIDS"
   make_pki "$NODE_IP"
 }
 
@@ -137,6 +145,9 @@ plugin_dir = "$CONTAINERD_DIR/plugins"
   path = "$CONTAINERD_DIR/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/hcp-etcd/pause:3.10"
+  # The host may withhold CAP_SYS_RESOURCE (true here: a negative oom_score_adj is EPERM), so clamp
+  # the sandbox's -998 and Guaranteed pods' -997 to containerd's own score instead of failing runc.
+  restrict_oom_score_adj = true
   enable_cdi = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -222,6 +233,7 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
 maxPods: 110
 serializeImagePulls: false
+oomScoreAdj: 0            # a negative score needs CAP_SYS_RESOURCE, which the host may withhold
 EOF
   start_daemon kubelet "$K8S_BIN/kubelet" --config "$STATE/kubelet-config.yaml" \
     --kubeconfig "$STATE/kubelet.kubeconfig" --root-dir "$KUBELET_ROOT" --cert-dir "$KUBELET_ROOT/pki" \
@@ -245,6 +257,7 @@ clusterCIDR: $POD_CIDR
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 conntrack: {maxPerCore: 0}
+oomScoreAdj: 0
 iptables: {masqueradeAll: false}
 EOF
   start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$STATE/kube-proxy-config.yaml" --v=1
@@ -337,8 +350,8 @@ kill_shims() {
 }
 
 unmount_all() {
-  local i m left
-  for i in 1 2 3 4 5; do
+  local m left
+  for _ in 1 2 3 4 5; do
     left=$( { mounts_under "$STATE"; mounts_under "$HOSTPATH_PV_DIR"; } )
     [ -n "$left" ] || return 0
     while IFS= read -r m; do umount "$m" 2>/dev/null || true; done <<< "$left"
@@ -356,24 +369,56 @@ remove_cgroups() {
   done
 }
 
+# iptables chains kubelet (KUBE-FIREWALL, canaries), kube-proxy and the CNI plugins leave behind.
+remove_iptables_chains() {
+  local cmd table rule chain
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null || continue
+    for table in filter nat mangle; do
+      # rules in any chain that jump to our chains first, then our chains themselves
+      "$cmd-save" -t "$table" 2>/dev/null | grep -E '^-A .* -j (KUBE|CNI)-' | sed 's/^-A /-D /' |
+        while IFS= read -r rule; do eval "$cmd -t $table $rule" 2>/dev/null || true; done || true
+      for chain in $("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p'); do
+        "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p'); do
+        "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+}
+
+# Host paths kubelet/containerd/libcni hard-code: remove those `up` created; in /var/log/containers
+# only our symlinks.
+remove_host_paths() {
+  local p
+  find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
+  [ -f "$STATE/created-host-paths" ] || return 0
+  while IFS= read -r p; do
+    [ -d "$p" ] || continue
+    # kubelet.sock of the device-plugin manager lives in /var/lib/kubelet whatever --root-dir says
+    [ "$p" != /var/lib/kubelet ] || find "$p" -type s -delete
+    find "$p" -depth -type d -empty -delete   # only empty directories: never someone else's files
+  done < "$STATE/created-host-paths"
+}
+
 cmd_down() {
   local start=$SECONDS
   if [ ! -d "$STATE" ]; then log "down: nothing to do ($STATE does not exist)"; return; fi
-  stop_daemon kubelet
+  stop_daemons kubelet
   remove_pods
-  stop_daemon containerd
+  stop_daemons containerd
   kill_shims
-  stop_daemon kube-proxy
+  stop_daemons kube-proxy coredns kube-scheduler kube-controller-manager
   [ ! -x "$K8S_BIN/kube-proxy" ] || "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  stop_daemon coredns
-  stop_daemon kube-scheduler
-  stop_daemon kube-controller-manager
-  stop_daemon kube-apiserver
-  stop_daemon etcd
+  stop_daemons kube-apiserver
+  stop_daemons etcd
   unmount_all
   remove_cgroups
   if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then ip link delete "$CNI_BRIDGE"; fi
+  remove_iptables_chains
   [ ! -f "$STATE/ip_forward.orig" ] || sysctl -qw "net.ipv4.ip_forward=$(cat "$STATE/ip_forward.orig")"
+  remove_host_paths
   rm -rf "$HOSTPATH_PV_DIR"
   rm -rf "$STATE"
   log "cluster down in $((SECONDS - start)) s"
@@ -399,5 +444,6 @@ case ${1:-} in
   down) cmd_down ;;
   status) cmd_status ;;
   kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
-  *) echo "usage: $0 up|down|status|kubeconfig" >&2; exit 2 ;;
+  smoke) cmd_smoke ;;
+  *) echo "usage: $0 up|down|status|kubeconfig|smoke" >&2; exit 2 ;;
 esac

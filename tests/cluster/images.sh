@@ -10,6 +10,8 @@
 # Env:   CONTAINERD_ADDRESS   containerd socket (required for import)
 #        CONTAINERD_SNAPSHOTTER  snapshotter to unpack into (default: containerd's default)
 #        HCP_ETCD_CACHE       cache root (default ~/.cache/hcp-etcd); tarballs in $HCP_ETCD_CACHE/images
+# /bin/sh is bash as in the RHEL-based OpenShift etcd image (dash would stay PID 1 in
+# `sh -c '... /usr/bin/etcd'` and swallow SIGTERM; bash execs etcd, which then shuts down cleanly).
 # Idempotent: tarballs are cached by version; an image whose manifest digest is already in containerd
 # is not imported again. The two etcd images share one base layer (stored once by containerd).
 set -euo pipefail
@@ -22,6 +24,8 @@ mkdir -p "$imgdir"
 suite=${DEBIAN_SUITE:-bookworm}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkimage="python3 $here/images/mkimage.py"
+# Bump when the image recipe changes: it is part of every cached tarball name.
+RECIPE=r2
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -69,7 +73,7 @@ build_pause() {
 }
 
 build_etcd35() {
-  local out=$imgdir/etcd-$etcd35_version.tar
+  local out=$imgdir/etcd-$etcd35_version-$RECIPE.tar
   [ -f "$out" ] && return
   local bin=$cache/etcd-$ETCD_VERSION/bin
   # build-binaries.sh makes them (cluster.sh runs it first). Never start a second build: wait for it.
@@ -86,6 +90,7 @@ build_etcd35() {
   local stage; stage=$(mktemp -d)
   install -d "$stage/usr/bin"
   install -m 0755 "$bin/etcd" "$bin/etcdctl" "$bin/etcdutl" "$stage/usr/bin/"
+  ln -s bash "$stage/usr/bin/sh"
   $mkimage --name "$ETCD35_REF" --out "$out" --cmd /usr/bin/bash "$base_layer" "$stage" >"$out.digest"
   rm -rf "$stage"
   log "etcd:3.5: built $out ($(du -h "$out" | cut -f1))"
@@ -94,21 +99,22 @@ build_etcd35() {
 build_etcd34() {
   local v; v=$(etcd34_version)
   [ -n "$v" ] || { log "apt-cache knows no etcd-server (run apt-get update)"; exit 1; }
-  local out=$imgdir/etcd-$v.tar
+  local out=$imgdir/etcd-$v-$RECIPE.tar
   [ -f "$out" ] && return
   build_base
   local stage dl; stage=$(mktemp -d); dl=$(mktemp -d)
-  (cd "$dl" && apt-get download -q "etcd-server=$v" "etcd-client=$v" >/dev/null)
+  (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "etcd-server=$v" "etcd-client=$v" >/dev/null)
   local d x; x=$(mktemp -d)
   for d in "$dl"/*.deb; do dpkg -x "$d" "$x"; done
   install -d "$stage/usr/bin"
   install -m 0755 "$x/usr/bin/etcd" "$x/usr/bin/etcdctl" "$stage/usr/bin/"
+  ln -s bash "$stage/usr/bin/sh"
   $mkimage --name "$ETCD34_REF" --out "$out" --cmd /usr/bin/bash "$base_layer" "$stage" >"$out.digest"
   rm -rf "$stage" "$dl" "$x"
   log "etcd:3.4: built $out from Debian etcd $v ($(du -h "$out" | cut -f1))"
 }
 
-tarballs() { echo "$PAUSE_REF $imgdir/pause-3.10.tar"; echo "$ETCD35_REF $imgdir/etcd-$etcd35_version.tar"; echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version).tar"; }
+tarballs() { echo "$PAUSE_REF $imgdir/pause-3.10.tar"; echo "$ETCD35_REF $imgdir/etcd-$etcd35_version-$RECIPE.tar"; echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version)-$RECIPE.tar"; }
 
 build_all() { local s=$SECONDS; build_pause; build_base; build_etcd34; build_etcd35; log "build: done in $((SECONDS - s)) s"; }
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to hcp.etcd
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fakes for the unit tests: a pod with a tiny file system that answers the exec websocket.
 
 Only unit tests fake the transport; the modules and PodTransport run for real on top of it.
@@ -43,7 +43,7 @@ NOT_FOUND = {
 }
 
 
-def snapshot_bytes(payload_size=4096 - 32, seed=b"etcd"):
+def snapshot_bytes(payload_size=8192, seed=b"etcd"):
     """A file shaped like `snapshot save` output: a 512-aligned body plus its sha256."""
     body = (seed * (payload_size // len(seed) + 1))[:payload_size]
     return body + hashlib.sha256(body).digest()
@@ -318,7 +318,9 @@ class FakeCore(object):
         raise AssertionError("the fake stream must be used")
 
 
-class ExitJson(Exception):
+class ExitJson(SystemExit):
+    """Like the real exit_json, this ends the module (SystemExit is not caught by EtcdModule.run)."""
+
     def __init__(self, result):
         super(ExitJson, self).__init__(result.get("msg"))
         self.result = result

@@ -1,10 +1,10 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # settings used by cluster.sh
 # Shared settings and helpers of tests/cluster/cluster.sh: paths, logging, the step runner, daemons
 # started as background processes with PID files (PID 1 is not systemd here), and waiting.
 
 CLUSTER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CLUSTER_HOME=$(dirname "$CLUSTER_LIB")
-# shellcheck source=../versions.env
+# shellcheck source=versions.env source-path=SCRIPTDIR/..
 . "$CLUSTER_HOME/versions.env"
 
 STATE=${HCP_ETCD_CLUSTER_DIR:-/var/tmp/hcp-etcd-cluster}
@@ -27,6 +27,9 @@ ETCD_CLIENT_PORT=12379        # not 2379: tests may run their own etcd on the ho
 ETCD_PEER_PORT=12380
 COREDNS_READY=127.0.0.1:18181
 HOSTPATH_PV_DIR=/tmp/hostpath_pv   # hard-coded by the in-tree hostpath provisioner of kube-controller-manager
+# Host paths that kubelet, containerd and libcni use whatever their flags say. `up` records which of them
+# did not exist before (in $STATE/created-host-paths) and `down` removes exactly those.
+HARDCODED_HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/containerd /etc/cni /opt/containerd)
 
 PKI=$STATE/pki
 LOGS=$STATE/logs
@@ -86,16 +89,24 @@ start_daemon() {
   echo $! > "$PIDS/$name.pid"
 }
 
-# stop_daemon <name>: SIGTERM, wait up to 15 s, then SIGKILL. Only the PID we recorded.
-stop_daemon() {
-  local name=$1 pid i
-  if ! running "$name"; then rm -f "$PIDS/$name.pid"; return; fi
-  pid=$(pid_of "$name")
-  log "$name: stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 30); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
-  if [ -d "/proc/$pid" ]; then log "$name: still alive, SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
-  rm -f "$PIDS/$name.pid"
+alive() { [ -d "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+# stop_daemons <name...>: SIGTERM to all of them at once, wait up to 15 s, then SIGKILL.
+# Only the PIDs we recorded (and only if they still run the binary we started).
+stop_daemons() {
+  local name pids=() pid i
+  for name in "$@"; do
+    if running "$name"; then
+      pid=$(pid_of "$name"); pids+=("$pid")
+      log "$name: stopping pid $pid"
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PIDS/$name.pid"
+  done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 1 75); do alive "$pid" || break; sleep 0.2; done
+    if alive "$pid"; then log "pid $pid still alive after 15 s, SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
+  done
 }
 
 # wait_for <component> <seconds> <description> <command...>: poll until the command succeeds;

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from ansible_collections.hcp.etcd.plugins.module_utils import pod_transport
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransport, PodTransportError
+
+from conftest import FakeCore
+
+
+def transport(pod, core=None, **kw):
+    kw.setdefault("chunk_size", 1000)
+    return PodTransport(core or FakeCore(), "clusters-demo", "etcd-0", "etcd", stream_fn=pod.stream,
+                        sleep=lambda _s: None, retry_delay=0, **kw)
+
+
+def test_parse_exit_status():
+    assert pod_transport.parse_exit_status(b'{"metadata":{},"status":"Success"}') == (0, "")
+    rc, msg = pod_transport.parse_exit_status(
+        '{"status":"Failure","reason":"NonZeroExitCode","message":"exit code 3",'
+        '"details":{"causes":[{"reason":"ExitCode","message":"3"}]}}')
+    assert rc == 3 and "exit code 3" in msg
+    rc, _msg = pod_transport.parse_exit_status('{"status":"Failure","message":"exec: \\"etcdutl\\": executable file not found in $PATH"}')
+    assert rc == 127
+    assert pod_transport.parse_exit_status("") == (None, "")
+
+
+def test_exec_returns_bytes_and_rc(pod):
+    t = transport(pod)
+    rc, out, err = t.exec(["etcdctl", "version"])
+    assert rc == 0 and out.startswith(b"etcdctl version: 3.5.16")
+    rc, out, err = t.exec(["cat", "/nope"])
+    assert rc == 1 and b"No such file" in err
+
+
+def test_exec_missing_binary_is_127_with_message(pod):
+    pod.etcdutl = None
+    rc, _out, err = transport(pod).exec(["etcdutl", "version"])
+    assert rc == 127 and err.startswith(b"exec failed: ") and b"executable file not found" in err
+    with pytest.raises(PodTransportError, match="etcdutl not found in container etcd"):
+        transport(pod).exec_ok(["etcdutl", "version"])
+
+
+def test_download_streams_in_frames_and_verifies(pod, tmp_path):
+    data = os.urandom(10 * 1024 + 17)
+    pod.put("/var/lib/s.db", data)
+    dest = str(tmp_path / "s.db")
+    sha, size = transport(pod).download("/var/lib/s.db", dest)
+    assert sha == hashlib.sha256(data).hexdigest() and size == len(data)
+    with open(dest, "rb") as handle:
+        assert handle.read() == data
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert [p for p in os.listdir(str(tmp_path)) if p.endswith(".part")] == []
+
+
+def test_download_checksum_mismatch_retries_then_fails(pod, tmp_path):
+    pod.put("/var/lib/s.db", b"a" * 5000)
+    pod.corrupt_next_checksum = 10
+    dest = str(tmp_path / "s.db")
+    with pytest.raises(PodTransportError, match="sha256 mismatch"):
+        transport(pod, retries=3).download("/var/lib/s.db", dest)
+    assert not os.path.exists(dest)
+    assert len([c for c in pod.calls if c[0] == "cat"]) == 3
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_download_recovers_from_one_bad_checksum(pod, tmp_path):
+    pod.put("/var/lib/s.db", b"a" * 5000)
+    pod.corrupt_next_checksum = 1
+    sha, _size = transport(pod).download("/var/lib/s.db", str(tmp_path / "s.db"))
+    assert sha == hashlib.sha256(b"a" * 5000).hexdigest()
+
+
+def test_download_retries_a_broken_websocket(pod, tmp_path):
+    pod.put("/var/lib/s.db", b"b" * 5000)
+    pod.break_stream_after = 2
+    sha, size = transport(pod).download("/var/lib/s.db", str(tmp_path / "s.db"))
+    assert size == 5000 and len([c for c in pod.calls if c[0] == "cat"]) == 2
+
+
+def test_download_missing_file_is_clear(pod, tmp_path):
+    with pytest.raises(PodTransportError, match="cannot read /var/lib/none"):
+        transport(pod).download("/var/lib/none", str(tmp_path / "x"))
+
+
+def test_upload_chunks_and_verifies(pod, tmp_path):
+    data = os.urandom(4500)
+    src = tmp_path / "s.db"
+    src.write_bytes(data)
+    sha, size = transport(pod).upload(str(src), "/var/lib/r.db", expected_sha256=hashlib.sha256(data).hexdigest())
+    assert pod.files["/var/lib/r.db"] == data and "/var/lib/r.db.tmp" not in pod.files
+    assert pod.stdin_writes == [1000, 1000, 1000, 1000, 500]  # streamed, never one big write
+    assert size == 4500 and sha == hashlib.sha256(data).hexdigest()
+
+
+def test_upload_rejects_wrong_expected_sha(pod, tmp_path):
+    src = tmp_path / "s.db"
+    src.write_bytes(b"x" * 100)
+    with pytest.raises(PodTransportError, match="expected"):
+        transport(pod).upload(str(src), "/var/lib/r.db", expected_sha256="0" * 64)
+    assert "/var/lib/r.db" not in pod.files and "/var/lib/r.db.tmp" not in pod.files
+
+
+def test_upload_remote_mismatch_fails_after_retries(pod, tmp_path):
+    src = tmp_path / "s.db"
+    src.write_bytes(b"x" * 3000)
+    pod.corrupt_next_checksum = 10
+    with pytest.raises(PodTransportError, match="sha256 mismatch uploading"):
+        transport(pod).upload(str(src), "/var/lib/r.db")
+    assert "/var/lib/r.db" not in pod.files
+
+
+def test_check_missing_pod_and_container(pod):
+    with pytest.raises(PodTransportError, match="pod etcd-9 not found in namespace clusters-demo"):
+        PodTransport(FakeCore(), "clusters-demo", "etcd-9", "etcd", stream_fn=pod.stream).check()
+    with pytest.raises(PodTransportError, match=r"container restore not in pod .*containers: \[etcd, healthz\]"):
+        PodTransport(FakeCore(), "clusters-demo", "etcd-0", "restore", stream_fn=pod.stream).check()
+
+
+def test_check_not_running_pod_suggests_copy_db(pod):
+    core = FakeCore({"etcd-0": ("Pending", False, ["etcd"])})
+    with pytest.raises(PodTransportError, match="copy_db"):
+        PodTransport(core, "clusters-demo", "etcd-0", "etcd", stream_fn=pod.stream).check()
+
+
+def test_exec_timeout(pod):
+    ticks = iter(range(0, 10000, 50))
+    t = PodTransport(FakeCore(), "ns", "etcd-0", "etcd", stream_fn=pod.stream, clock=lambda: next(ticks), timeout=60)
+    pod.put("/big", b"z" * 100000)
+    with pytest.raises(pod_transport.ExecTimeout, match="timed out"):
+        t.exec(["cat", "/big"])

@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+
+import pytest
+
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.modules import etcd_restore_member
+
+from conftest import FakeCore, FakePod, make_module, run_module, snapshot_bytes
+
+NS = "clusters-demo"
+IC = ",".join("etcd-%d=https://etcd-%d.etcd-discovery.%s.svc:2380" % (i, i, NS) for i in range(3))
+DATA = "/var/lib/data"
+
+
+@pytest.fixture
+def helper():
+    pod = FakePod()
+    pod.put(DATA + "/member/snap/db", b"old-db")
+    pod.put(DATA + "/member/wal/0.wal", b"old-wal")
+    return pod
+
+
+def src_file(tmp_path, data=None, sidecar=None):
+    path = tmp_path / "etcd.db"
+    path.write_bytes(snapshot_bytes() if data is None else data)
+    if sidecar is not None:
+        (tmp_path / "etcd.db.json").write_text(json.dumps(sidecar))
+    return str(path)
+
+
+def restore(pod, src, check_mode=False, **params):
+    params.setdefault("namespace", NS)
+    params.setdefault("pod", "helper-etcd-1")
+    params.setdefault("member", "etcd-1")
+    params.setdefault("initial_cluster", IC)
+    params["src"] = src
+    core = FakeCore({"helper-etcd-1": ("Running", True, ["restore"])})
+    mod = make_module(etcd_restore_member.ARGUMENT_SPEC, params, pod, core=core, check_mode=check_mode)
+    failed, result = run_module(etcd_restore_member.run_restore, mod)
+    return failed, result, mod.module.warnings
+
+
+def test_restore_swaps_staging_in_and_keeps_previous(helper, tmp_path):
+    failed, result, _w = restore(helper, src_file(tmp_path))
+    assert not failed, result
+    assert result["changed"] is True and result["tool"] == "etcdutl"
+    assert result["skip_hash_check"] is False and result["bump_revision_applied"] == 1000000000
+    assert result["revision"] == 4321 and result["total_keys"] == 77
+    prev = result["previous_data_dir"]
+    assert prev.startswith(DATA + ".pre-restore-") and helper.files[prev + "/member/snap/db"] == b"old-db"
+    assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
+    argv = helper.restore_argv
+    assert "--name=etcd-1" in argv and "--data-dir=/var/lib/data.hcp-restore-staging" in argv
+    assert "--initial-advertise-peer-urls=https://etcd-1.etcd-discovery.%s.svc:2380" % NS in argv
+    assert "--mark-compacted" in argv and "--skip-hash-check" not in argv
+    # staging and the copied snapshot are gone, the marker is there
+    assert not helper.under("/var/lib/data.hcp-restore-staging")
+    assert "/var/lib/hcp-etcd-restore.snap.db" not in helper.files
+    marker = json.loads(helper.files[DATA + "/.hcp-etcd-restore.json"])
+    assert marker["member"] == "etcd-1" and marker["snapshot_sha256"] == result["snapshot_sha256"]
+
+
+def test_rerun_is_unchanged_then_changed_after_etcd_ran(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src)
+    restores = len([c for c in helper.calls if "restore" in c and "--help" not in c])
+    failed, again, _w = restore(helper, src)
+    assert not failed and again["changed"] is False
+    assert len([c for c in helper.calls if "restore" in c and "--help" not in c]) == restores
+    helper.put(DATA + "/member/wal/0000000000000000-0000000000000000.wal", b"w" * 300)  # etcd wrote
+    failed, third, _w = restore(helper, src)
+    assert not failed and third["changed"] is True
+
+
+def test_other_member_or_snapshot_is_not_idempotent(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src)
+    _f, other, _w = restore(helper, src, initial_cluster_token="other-token")
+    assert other["changed"] is True
+
+
+def test_raw_db_copy_restores_with_skip_hash_check(helper, tmp_path):
+    src = src_file(tmp_path, data=helper.db)
+    failed, result, _w = restore(helper, src)  # auto: no trailer -> skip
+    assert not failed, result
+    assert result["skip_hash_check"] is True and "--skip-hash-check" in helper.restore_argv
+
+
+def test_copy_db_sidecar_forces_skip(helper, tmp_path):
+    data = snapshot_bytes()
+    sidecar = dict(method="copy_db", sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                   needs_skip_hash_check=True)
+    failed, result, _w = restore(helper, src_file(tmp_path, data, sidecar))
+    assert not failed and result["skip_hash_check"] is True
+    assert "raw member/snap/db" in result["skip_hash_check_reason"]
+
+
+def test_sidecar_sha_mismatch_fails_before_touching_pod(helper, tmp_path):
+    sidecar = dict(method="save", sha256="b" * 64, size=1, needs_skip_hash_check=False)
+    failed, result, _w = restore(helper, src_file(tmp_path, sidecar=sidecar))
+    assert failed and "changed after the backup" in result["msg"]
+    assert helper.calls == []
+
+
+def test_snapshot_sha256_option_checked(helper, tmp_path):
+    failed, result, _w = restore(helper, src_file(tmp_path), snapshot_sha256="c" * 64)
+    assert failed and "wrong or damaged" in result["msg"]
+
+
+def test_etcd34_uses_etcdctl_and_no_bump(tmp_path):
+    pod = FakePod(etcdutl=None, etcdctl="3.4.23", bump_help=False)
+    failed, result, warnings = restore(pod, src_file(tmp_path))
+    assert not failed, result
+    assert result["tool"] == "etcdctl" and result["bump_revision_applied"] == 0
+    assert pod.restore_argv[0] == "etcdctl" and "--mark-compacted" not in pod.restore_argv
+    assert any("no --bump-revision" in w for w in warnings)
+    assert result["previous_data_dir"] is None  # the PVC had no data dir
+
+
+def test_etcd36_without_etcdutl_fails_clearly(tmp_path):
+    pod = FakePod(etcdutl=None, etcdctl="3.6.1")
+    failed, result, _w = restore(pod, src_file(tmp_path))
+    assert failed and "etcdutl not found in container" in result["msg"]
+
+
+def test_low_space_removes_previous_with_warning(helper, tmp_path):
+    helper.put(DATA + "/member/snap/db", b"o" * (200 * 1024 * 1024))  # 200 MiB old data
+    helper.free_kib = 70 * 1024  # 70 MiB free: not enough for upload + restore + wal
+    failed, result, warnings = restore(helper, src_file(tmp_path))
+    assert not failed, result
+    assert result["previous_data_dir"] is None and any("lacks space" in w for w in warnings)
+    assert not [p for p in helper.files if ".pre-restore-" in p]
+
+
+def test_no_space_at_all_fails(tmp_path):
+    pod = FakePod(free_kib=1024)
+    failed, result, _w = restore(pod, src_file(tmp_path))
+    assert failed and "not enough space" in result["msg"]
+
+
+def test_keep_previous_false_removes_old_dir(helper, tmp_path):
+    failed, result, _w = restore(helper, src_file(tmp_path), keep_previous=False)
+    assert not failed and result["previous_data_dir"] is None
+    assert not [p for p in helper.files if ".pre-restore-" in p]
+
+
+def test_leftover_staging_is_removed_first(helper, tmp_path):
+    helper.put("/var/lib/data.hcp-restore-staging/member/snap/db", b"half")
+    failed, result, _w = restore(helper, src_file(tmp_path))
+    assert not failed, result
+
+
+def test_check_mode_touches_nothing(helper, tmp_path):
+    before = dict(helper.files)
+    failed, result, _w = restore(helper, src_file(tmp_path), check_mode=True)
+    assert not failed and result["changed"] is True and result["msg"].startswith("would")
+    assert helper.files == before
+
+
+def test_member_not_in_initial_cluster(helper, tmp_path):
+    failed, result, _w = restore(helper, src_file(tmp_path), member="etcd-5")
+    assert failed and "not in initial_cluster" in result["msg"]
+
+
+def test_folded_initial_cluster_is_normalised():
+    folded = IC.replace(",", ",\n ") + "\n"
+    assert etcd_restore_member.normalise_initial_cluster(folded) == IC
+    assert etcd_cli.peer_urls_for(IC, "etcd-2").endswith("etcd-2.etcd-discovery.%s.svc:2380" % NS)

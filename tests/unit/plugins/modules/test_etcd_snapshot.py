@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import stat
+
+from ansible_collections.hcp.etcd.plugins.modules import etcd_snapshot
+
+from conftest import FakeCore, make_module, run_module, snapshot_bytes
+
+
+def snap(fake, tmp_path, check_mode=False, core=None, **params):
+    params.setdefault("namespace", "clusters-demo")
+    params.setdefault("dest", str(tmp_path / "backups" / "etcd.db"))
+    params.setdefault("cluster_name", "demo")
+    params.setdefault("hosted_cluster_namespace", "clusters")
+    mod = make_module(etcd_snapshot.ARGUMENT_SPEC, params, fake, core=core, check_mode=check_mode)
+    failed, result = run_module(etcd_snapshot.run_snapshot, mod)
+    return failed, result, mod
+
+
+def test_save_writes_file_sidecar_and_cleans_up(pod, tmp_path):
+    failed, result, mod = snap(pod, tmp_path)
+    assert not failed, result
+    assert result["changed"] is True and result["member"] == "etcd-0" and result["method"] == "save"
+    data = snapshot_bytes()
+    assert result["sha256"] == hashlib.sha256(data).hexdigest() and result["size"] == len(data)
+    assert result["revision"] == 4321 and result["total_keys"] == 77 and result["hash"] == 1234
+    assert result["needs_skip_hash_check"] is False and result["etcd_version"] == "3.5.16"
+    dest = result["dest"]
+    assert open(dest, "rb").read() == data
+    sidecar = json.load(open(dest + ".json"))
+    assert sidecar["sha256"] == result["sha256"] and sidecar["namespace"] == "clusters-demo"
+    for path in (dest, dest + ".json"):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(dest)).st_mode) == 0o700
+    # the temporary snapshot in the pod is gone, and save ran over TLS with the default paths
+    assert not [p for p in pod.files if p.startswith("/var/lib/hcp-etcd-snapshot")]
+    save = [c for c in pod.calls if "save" in c][0]
+    assert "--cacert=/etc/etcd/tls/etcd-ca/ca.crt" in save and "--endpoints=https://localhost:2379" in save
+
+
+def test_save_rerun_is_unchanged_unless_forced(pod, tmp_path):
+    _f, first, _m = snap(pod, tmp_path)
+    calls = len(pod.calls)
+    failed, second, _m = snap(pod, tmp_path)
+    assert not failed and second["changed"] is False and second["sha256"] == first["sha256"]
+    assert len(pod.calls) == calls  # nothing touched the pod
+    _f, third, _m = snap(pod, tmp_path, force=True)
+    assert third["changed"] is True
+
+
+def test_save_redone_when_file_no_longer_matches_sidecar(pod, tmp_path):
+    _f, first, _m = snap(pod, tmp_path)
+    with open(first["dest"], "ab") as handle:
+        handle.write(b"tampered")
+    _f, second, _m = snap(pod, tmp_path)
+    assert second["changed"] is True and open(first["dest"], "rb").read() == snapshot_bytes()
+
+
+def test_save_uses_legacy_ca_when_new_one_missing(pod, tmp_path):
+    del pod.files["/etc/etcd/tls/etcd-ca/ca.crt"]
+    pod.files["/etc/etcd/tls/client/etcd-client-ca.crt"] = b"ca"
+    failed, result, _m = snap(pod, tmp_path)
+    assert not failed, result
+    save = [c for c in pod.calls if "save" in c][0]
+    assert "--cacert=/etc/etcd/tls/client/etcd-client-ca.crt" in save
+
+
+def test_save_without_tls_files_names_the_option(pod, tmp_path):
+    del pod.files["/etc/etcd/tls/client/etcd-client.key"]
+    failed, result, _m = snap(pod, tmp_path)
+    assert failed and "set the key option" in result["msg"]
+
+
+def test_check_mode_changes_nothing(pod, tmp_path):
+    failed, result, _m = snap(pod, tmp_path, check_mode=True)
+    assert not failed and result["changed"] is True and result["msg"].startswith("would")
+    assert not os.path.exists(str(tmp_path / "backups"))
+    assert [c for c in pod.calls if "save" in c] == []
+
+
+def test_default_pod_is_first_ready(pod, tmp_path):
+    core = FakeCore({
+        "etcd-0": ("Running", False, ["etcd"]),
+        "etcd-1": ("Running", True, ["etcd"]),
+        "etcd-2": ("Running", True, ["etcd"]),
+    })
+    failed, result, _m = snap(pod, tmp_path, core=core)
+    assert not failed and result["member"] == "etcd-1"
+
+
+def test_no_ready_pod_suggests_copy_db(pod, tmp_path):
+    core = FakeCore({"etcd-0": ("Running", False, ["etcd"])})
+    failed, result, _m = snap(pod, tmp_path, core=core)
+    assert failed and "no Ready pod" in result["msg"] and "copy_db" in result["msg"]
+
+
+def test_copy_db_records_skip_hash_check(pod, tmp_path):
+    pod.put("/var/lib/data/member/snap/db", pod.db)
+    core = FakeCore({"helper": ("Running", True, ["restore"])})
+    failed, result, _m = snap(pod, tmp_path, core=core, method="copy_db", pod="helper", container="restore")
+    assert not failed, result
+    assert result["needs_skip_hash_check"] is True and result["method"] == "copy_db"
+    assert json.load(open(result["sidecar"]))["needs_skip_hash_check"] is True
+    assert open(result["dest"], "rb").read() == pod.db
+
+
+def test_copy_db_needs_pod(pod, tmp_path):
+    failed, result, _m = snap(pod, tmp_path, method="copy_db")
+    assert failed and "needs pod" in result["msg"]
