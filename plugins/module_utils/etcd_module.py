@@ -187,16 +187,20 @@ class EtcdModule(object):
             chosen[name] = found[0]
         return chosen
 
-    def pod_names(self, namespace, label_selector="app=etcd"):
-        """Names of the pods matching ``label_selector`` in ``namespace``, sorted."""
+    def member_names(self, namespace, statefulset="etcd"):
+        """The members the StatefulSet declares (``<name>-0`` .. ``<name>-<replicas-1>``), so that a
+        member whose pod is missing counts as missing instead of being silently skipped."""
+        from kubernetes.client import AppsV1Api
+
         try:
-            pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector)
+            sts = AppsV1Api(self.core_v1.api_client).read_namespaced_stateful_set(statefulset, namespace)
         except ApiException as exc:
             raise EtcdModuleError(
-                "cannot list pods in namespace %s: %s %s"
-                % (namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
+                "cannot read StatefulSet %s in namespace %s: %s %s; check the namespace (the control-plane "
+                "namespace is <hosted-cluster-namespace>-<cluster-name>)"
+                % (statefulset, namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
             )
-        return sorted(pod.metadata.name for pod in pods.items or [])
+        return ["%s-%d" % (statefulset, index) for index in range(sts.spec.replicas or 0)]
 
     # ---- etcd tools --------------------------------------------------------------------------
 

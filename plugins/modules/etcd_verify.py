@@ -18,7 +18,7 @@ description:
   - Asks EVERY member on its own endpoint, never the cluster as a whole, so that a member serving an empty or
     different store is caught even when C(endpoint health) says all is well.
   - For each member it reads C(endpoint status) (revision, cluster ID, leader), then at one common revision R
-    (the lowest current revision of all members) a serializable key count (C(get --consistency=s --count-only --rev R))
+    (the lowest current revision of all members) a serializable key count (C(get --consistency=s --limit=1 --rev R), whose count is the total)
     and C(endpoint hashkv --rev R). It also checks that C(member list) shows the expected number of started members.
   - The members are consistent when all of them answer, share the cluster ID and a leader, count the same keys and
     have the same hashkv at R, and (with O(min_revision)) are not behind the snapshot they were restored from.
@@ -32,16 +32,16 @@ options:
     type: str
     required: true
   members:
-    description: Member pods to check. Default, every pod with O(label_selector), by name.
+    description: Member pods to check. Default, every member StatefulSet O(statefulset) declares.
     type: list
     elements: str
+  statefulset:
+    description: The etcd StatefulSet, read when O(members) is not given.
+    type: str
+    default: etcd
   expect_members:
     description: Number of started members C(member list) must show. Default, the number of O(members).
     type: int
-  label_selector:
-    description: Label selector of the etcd pods, used when O(members) is not given.
-    type: str
-    default: app=etcd
   container:
     description: Container running etcd.
     type: str
@@ -156,7 +156,8 @@ class Member(object):
         }
 
     def keys_at(self, revision):
-        data = self.etcdctl("get", "", "--prefix", "--count-only", "--consistency=s", "--rev=%d" % revision)
+        # the response's count is the number of matching keys whatever the limit (etcd 3.4 and later)
+        data = self.etcdctl("get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "--rev=%d" % revision)
         return int(data.get("count", 0))
 
     def hash_at(self, revision):
@@ -205,9 +206,9 @@ def verdict_lines(consistent, revision, facts):
 
 def run(module):
     params = module.params
-    names = params["members"] or module.pod_names(params["namespace"], params["label_selector"])
+    names = params["members"] or module.member_names(params["namespace"], params["statefulset"])
     if not names:
-        raise EtcdModuleError("no etcd pods (label %s) in namespace %s" % (params["label_selector"], params["namespace"]))
+        raise EtcdModuleError("StatefulSet %s in namespace %s has 0 replicas: etcd is stopped" % (params["statefulset"], params["namespace"]))
     expect = params["expect_members"] if params["expect_members"] is not None else len(names)
     last_error = None
     consistent, revision, facts = False, 0, []
@@ -239,7 +240,7 @@ def main():
             namespace=dict(type="str", required=True),
             members=dict(type="list", elements="str"),
             expect_members=dict(type="int"),
-            label_selector=dict(type="str", default="app=etcd"),
+            statefulset=dict(type="str", default="etcd"),
             container=dict(type="str", default="etcd"),
             min_revision=dict(type="int", default=0),
             attempts=dict(type="int", default=20),

@@ -101,9 +101,7 @@ spec:
         persistentVolumeClaim:
           claimName: data-etcd-0
 EOF
-  # The image exists only in the node's containerd (no registry): same as the StatefulSet, never pull.
-  oc -n ${CONTROL_PLANE_NAMESPACE} patch deployment/etcd-data --type=json \
-    -p '[{"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]' >/dev/null
+  # (No imagePullPolicy in the published manifest: the default IfNotPresent finds the imported image.)
   run 3.2.3 oc wait -n ${CONTROL_PLANE_NAMESPACE} pods -l app=etcd-data --for=condition=Ready --timeout=180s
   run 3.2.3 oc get -n ${CONTROL_PLANE_NAMESPACE} pods -l app=etcd-data
   DATA_POD=$(oc get -n ${CONTROL_PLANE_NAMESPACE} pods --no-headers -l app=etcd-data -o name | cut -d/ -f2)

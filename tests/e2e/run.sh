@@ -28,7 +28,7 @@ for scenario in $scenarios; do
   start=$SECONDS
   log=$HCP_ETCD_E2E_DIR/molecule-$scenario.log
   echo "=== scenario $scenario (log: $log)"
-  if molecule test -s "$scenario" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; fi
+  if molecule --base-config molecule/base.yml test -s "$scenario" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; fi
   grep -hE '^\s*(verify etcd-|VERDICT)' "$log" | sed 's/^[ │]*//' | sort -u || true
   [ "$result" = passed ] || tail -n 60 "$log"
   summary+=("$(printf '%-18s %-7s %4d s' "$scenario" "$result" $((SECONDS - start)))")
