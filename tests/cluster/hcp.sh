@@ -128,16 +128,16 @@ cmd_up() {
   k create namespace "$HC_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
   k label namespace "$ns" --overwrite hypershift.openshift.io/hosted-control-plane=true >/dev/null
-  render "$fixtures/hcp/hostedcluster.yaml" NAME="$name" HC_NS="$HC_NS" NS="$ns" POLICY="$policy" | k apply -f - >/dev/null
+  render "$fixtures/hcp/hostedcluster.yaml.in" NAME="$name" HC_NS="$HC_NS" NS="$ns" POLICY="$policy" | k apply -f - >/dev/null
   make_tls "$ns"
 
   local initial="" i
   for ((i = 0; i < replicas; i++)); do initial+="${initial:+,}etcd-$i=https://etcd-$i.etcd-discovery.$ns.svc:2380"; done
-  render "$fixtures/hcp/etcd.yaml" NS="$ns" REPLICAS="$replicas" IMAGE="$image" INITIAL_CLUSTER="$initial" \
+  render "$fixtures/hcp/etcd.yaml.in" NS="$ns" REPLICAS="$replicas" IMAGE="$image" INITIAL_CLUSTER="$initial" \
     DATA_SIZE="${HCP_DATA_SIZE:-1Gi}" | k apply -f - >/dev/null
   local d
   for d in "${API_DEPLOYMENTS[@]}"; do
-    render "$fixtures/hcp/api-writer.yaml" NS="$ns" DEPLOY="$d" REPLICAS="$replicas" IMAGE="$image" | k apply -f - >/dev/null
+    render "$fixtures/hcp/api-writer.yaml.in" NS="$ns" DEPLOY="$d" REPLICAS="$replicas" IMAGE="$image" | k apply -f - >/dev/null
   done
 
   wait_until "StatefulSet etcd $replicas/$replicas ready" sts_ready "$ns" "$replicas" || { k -n "$ns" get pods -o wide >&2; exit 1; }

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write an OCI image archive (for `ctr images import`) from root-filesystem directories.
 
     mkimage.py --name localhost/x/y:tag --out img.tar [--cmd a --cmd b] [--env K=V] LAYER...
@@ -7,13 +6,20 @@ Each LAYER is either a directory (tarred, owners/modes/links kept, mtimes kept) 
 uncompressed layer tarball (*.tar, reused byte for byte so the same base layer has the same digest
 in every image and containerd stores it once). Standard library only.
 """
-import argparse, hashlib, io, json, os, shutil, tarfile, tempfile
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
 
 
 def dir_to_layer(src, dst):
     with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as tf:
         for root, dirs, files in os.walk(src):
-            dirs.sort(); files.sort()
+            dirs.sort()
+            files.sort()
             rel = os.path.relpath(root, src)
             if rel != ".":
                 tf.add(root, arcname=rel, recursive=False)
