@@ -29,7 +29,7 @@ for scenario in $scenarios; do
   log=$HCP_ETCD_E2E_DIR/molecule-$scenario.log
   echo "=== scenario $scenario (log: $log)"
   if molecule --base-config molecule/base.yml test -s "$scenario" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; fi
-  grep -hE '^\s*(verify etcd-|VERDICT)' "$log" | sed 's/^[ │]*//' | sort -u || true
+  grep -hoE '(verify etcd-[0-9]+: [^"]*|VERDICT: [^"]*)' "$log" | awk '!seen[$0]++' || true
   [ "$result" = passed ] || tail -n 60 "$log"
   summary+=("$(printf '%-18s %-7s %4d s' "$scenario" "$result" $((SECONDS - start)))")
 done

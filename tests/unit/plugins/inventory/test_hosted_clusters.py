@@ -134,7 +134,7 @@ def load(tmp_path, text, name="hosted_clusters.yml"):
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[str(path)], parse=False)
     inventory.parse_sources(cache=False)
-    return inventory, loader
+    return inventory
 
 
 def load_strict(tmp_path, text, name="hosted_clusters.yml"):
@@ -154,7 +154,7 @@ def names(hosts):
 
 def test_one_host_per_hosted_cluster_with_the_role_inputs_and_groups(tmp_path, fake_api):
     client = fake_api()
-    inventory, _ = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
+    inventory = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
     assert client.resources == [("HostedCluster", "hypershift.openshift.io/v1beta1")]
     assert client.gets == [None]  # all namespaces: one cluster-wide list
     assert names(inventory.get_hosts("all")) == ["clusters-prod/my.cluster", "clusters/dev", "clusters/prod-a", "hcp-ext/ext"]
@@ -187,17 +187,17 @@ def test_one_host_per_hosted_cluster_with_the_role_inputs_and_groups(tmp_path, f
 
 def test_python_interpreter_is_a_template_the_play_renders_to_its_own_python(tmp_path, fake_api):
     fake_api()
-    inventory, loader = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
+    inventory = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
     hostvars = inventory.get_host("clusters/dev").get_vars()
     assert hostvars["ansible_python_interpreter"] == "{{ ansible_playbook_python }}"
-    rendered = Templar(loader=loader, variables={"ansible_playbook_python": sys.executable}).template(
+    rendered = Templar(loader=DataLoader(), variables={"ansible_playbook_python": sys.executable}).template(
         hostvars["ansible_python_interpreter"])
     assert rendered == sys.executable
 
 
 def test_namespaces_option_lists_each_namespace_once(tmp_path, fake_api):
     client = fake_api()
-    inventory, _ = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\nnamespaces: [hcp-ext, clusters, hcp-ext]\n")
+    inventory = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\nnamespaces: [hcp-ext, clusters, hcp-ext]\n")
     assert client.gets == ["hcp-ext", "clusters"]
     assert names(inventory.get_hosts("all")) == ["clusters/dev", "clusters/prod-a", "hcp-ext/ext"]
 
@@ -214,7 +214,7 @@ def test_kubernetes_core_auth_options_reach_get_api_client(tmp_path, fake_api):
 
 def test_constructed_keyed_groups_from_labels(tmp_path, fake_api):
     fake_api()
-    inventory, _ = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\nkeyed_groups:\n"
+    inventory = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\nkeyed_groups:\n"
                                   "  - key: hosted_cluster_labels.tier | default('none')\n    prefix: tier\n")
     groups = inventory.get_groups_dict()
     assert groups["tier_prod"] == ["clusters/prod-a"]

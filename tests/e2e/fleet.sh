@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# End-to-end proof of the fleet backup: the hcp.etcd.hosted_clusters inventory plugin lists two
+# miniature hosted control planes on a real Kubernetes, and ONE ansible-playbook run of
+# playbooks/backup.yml (-e hcp_targets=all, --forks 2) makes a verified backup of each.
+#
+#   tests/e2e/fleet.sh          uses $KUBECONFIG, or the local cluster (tests/cluster/cluster.sh kubeconfig)
+#
+# The HostedClusters live in their own namespace (FLEET_NAMESPACE, default "fleet"), so the inventory
+# (namespaces: [fleet]) sees only them on a shared cluster, and the roles run with a
+# hosted_cluster_namespace other than "clusters". Control planes: fleet-fleet-a, fleet-fleet-b.
+# Env: FLEET_POLICIES (default "HighlyAvailable SingleReplica", one per cluster), FLEET_KEEP=1 keeps
+# the control planes and the work directory, HCP_ETCD_E2E_DIR (default tests/output/e2e).
+# Removes both control planes on exit; exits non-zero on any failure; prints its wall time.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+start=$SECONDS
+. tests/cluster/versions.env
+
+if [ -z "${KUBECONFIG:-}" ]; then KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
+export KUBECONFIG K8S_AUTH_KUBECONFIG=$KUBECONFIG
+export ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0
+export PATH=$repo/.venv/bin:$PATH
+KUBECTL=${HCP_ETCD_KUBECTL:-$HOME/.cache/hcp-etcd/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
+export KUBECTL
+
+export HOSTED_CLUSTER_NAMESPACE=${FLEET_NAMESPACE:-fleet}
+ns=$HOSTED_CLUSTER_NAMESPACE
+read -r -a policies <<<"${FLEET_POLICIES:-HighlyAvailable SingleReplica}"
+clusters=(fleet-a fleet-b)
+sets=(FA FB)
+out=${HCP_ETCD_E2E_DIR:-$repo/tests/output/e2e}
+mkdir -p "$out"
+work=$(mktemp -d "$out/fleet.XXXXXX")
+log() { printf '%s [fleet] %s\n' "$(date +%H:%M:%S)" "$*"; }
+fail() { log "FAIL: $*"; exit 1; }
+
+cleanup() {
+  local rc=$?
+  if [ "${FLEET_KEEP:-0}" = 1 ]; then
+    log "FLEET_KEEP=1: kept ${clusters[*]} in $ns and $work"
+  else
+    log "removing the control planes"
+    for c in "${clusters[@]}"; do tests/cluster/hcp.sh down "$c" >"$work/down-$c.log" 2>&1 || log "warning: hcp.sh down $c failed (see $work/down-$c.log)"; done
+    # The HostedCluster namespace is ours alone: remove it once empty.
+    if [ -z "$("$KUBECTL" -n "$ns" get hostedclusters -o name 2>/dev/null)" ]; then
+      "$KUBECTL" delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+  fi
+  if [ $rc -eq 0 ]; then log "PASSED in $((SECONDS - start)) s"; else log "FAILED (rc $rc) after $((SECONDS - start)) s"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# 1. two miniature hosted control planes, in parallel, then a known data set in each
+log "bringing up ${clusters[*]} (${policies[*]}) in namespace $ns"
+pids=()
+for i in 0 1; do
+  tests/cluster/hcp.sh up "${clusters[$i]}" "${policies[$i]:-SingleReplica}" >"$work/up-${clusters[$i]}.log" 2>&1 &
+  pids+=($!)
+done
+for i in 0 1; do
+  wait "${pids[$i]}" || { tail -n 30 "$work/up-${clusters[$i]}.log"; fail "hcp.sh up ${clusters[$i]}"; }
+done
+log "control planes ready after $((SECONDS - start)) s"
+for i in 0 1; do
+  tests/tools/etcd-data seed --namespace "$ns-${clusters[$i]}" --set "${sets[$i]}" --keys 50 >"$work/seed-${clusters[$i]}.log" 2>&1 \
+    || { cat "$work/seed-${clusters[$i]}.log"; fail "seed ${clusters[$i]}"; }
+done
+
+# 2. the inventory
+inv=$work/hosted_clusters.yml
+printf -- '---\nplugin: hcp.etcd.hosted_clusters\nnamespaces: [%s]\n' "$ns" >"$inv"
+log "ansible-inventory -i $inv --graph"
+ansible-inventory -i "$inv" --graph | tee "$work/graph.txt"
+ansible-inventory -i "$inv" --list >"$work/inventory.json"
+python3 - "$work/inventory.json" "$ns" "${clusters[0]}:${policies[0]}" "${clusters[1]}:${policies[1]:-SingleReplica}" <<'PY'
+import json, sys
+inv = json.load(open(sys.argv[1]))
+ns = sys.argv[2]
+
+
+def plain(v):
+    return v.get("__ansible_unsafe", v) if isinstance(v, dict) else v
+
+
+hostvars = inv["_meta"]["hostvars"]
+want = [a.split(":") for a in sys.argv[3:]]
+assert sorted(hostvars) == sorted("%s/%s" % (ns, c) for c, _ in want), sorted(hostvars)
+for c, policy in want:
+    hv = dict((k, plain(v)) for k, v in hostvars["%s/%s" % (ns, c)].items())
+    assert hv["cluster_name"] == c and hv["hosted_cluster_namespace"] == ns, hv
+    assert hv["control_plane_namespace"] == "%s-%s" % (ns, c), hv
+    assert hv["availability_policy"] == policy and hv["etcd_management_type"] == "Managed", hv
+    assert hv["ansible_connection"] == "local", hv
+    for group in ("hosted_clusters", "ns_" + ns.replace("-", "_"), "policy_" + policy.lower(), "etcd_managed"):
+        assert "%s/%s" % (ns, c) in inv[group]["hosts"], (group, inv.get(group))
+print("inventory: %d hosts, host vars and groups as expected" % len(hostvars))
+PY
+
+# 3. ONE playbook run over the whole inventory
+backups=$work/backups
+log "ansible-playbook playbooks/backup.yml -i $inv -e hcp_targets=all --forks 2"
+t0=$SECONDS
+set +e
+ansible-playbook playbooks/backup.yml -i "$inv" -e hcp_targets=all -e "backup_dir=$backups" --forks 2 >"$work/backup.log" 2>&1
+rc=$?
+set -e
+cp "$work/backup.log" "$out/fleet-backup.log"
+grep -E '^(PLAY RECAP|[a-z0-9./-]+ +: ok=)' "$work/backup.log" || true
+[ $rc -eq 0 ] || { tail -n 60 "$work/backup.log"; fail "backup playbook rc=$rc"; }
+log "fleet backup: $((SECONDS - t0)) s for ${#clusters[@]} clusters"
+grep -q "$ns/${clusters[0]} *: ok=[0-9]* .*failed=0" "$work/backup.log" && grep -q "$ns/${clusters[1]} *: ok=[0-9]* .*failed=0" "$work/backup.log" \
+  || fail "the recap does not show both hosts without failure"
+echo "--- backup summaries"
+grep -hE '"backup of |"revision |"taken from ' "$work/backup.log" | sed -E 's/^ *"//; s/",?$//'
+
+# 4. every backup is there, whole, and belongs to its cluster
+for c in "${clusters[@]}"; do
+  mapfile -t snaps < <(find "$backups/$ns/$c" -name etcd-snapshot.db 2>/dev/null)
+  [ ${#snaps[@]} -eq 1 ] || fail "$c: expected 1 snapshot under $backups/$ns/$c, found ${#snaps[@]}"
+  snap=${snaps[0]}
+  [ -s "$snap.json" ] || fail "$c: sidecar $snap.json missing"
+  python3 - "$snap" "$c" "$ns" <<'PY' || fail "$c: snapshot check"
+import hashlib, json, os, stat, sys
+snap, name, ns = sys.argv[1:]
+side = json.load(open(snap + ".json"))
+h = hashlib.sha256()
+with open(snap, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+size = os.path.getsize(snap)
+assert h.hexdigest() == side["sha256"], "sha256 %s != sidecar %s" % (h.hexdigest(), side["sha256"])
+assert size == side["size"], "size %d != sidecar %d" % (size, side["size"])
+assert side["cluster_name"] == name and side["hosted_cluster_namespace"] == ns, side
+assert side["namespace"] == "%s-%s" % (ns, name), side
+assert isinstance(side["revision"], int) and side["revision"] > 0, side
+assert stat.S_IMODE(os.stat(snap).st_mode) == 0o600, oct(os.stat(snap).st_mode)
+print("verified %s: %d bytes, sha256 %s = sidecar, revision %d, from %s" % (snap.split("/backups/")[-1], size, side["sha256"][:16], side["revision"], side["member"]))
+PY
+done
+# Two different clusters, two different snapshots.
+a=$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db.json -exec python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' {} \;)
+b=$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db.json -exec python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' {} \;)
+[ "$a" != "$b" ] || fail "both clusters produced the same snapshot"
+log "fleet wall time so far: $((SECONDS - start)) s"
