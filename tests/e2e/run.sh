@@ -21,6 +21,7 @@ export PATH=$repo/.venv/bin:$PATH
 mkdir -p "$HCP_ETCD_E2E_DIR"
 
 scenarios=${SCENARIOS:-backup restore_ha restore_single restore_db_copy restore_etcd34 rerun}
+scenarios=${scenarios//fleet/}
 summary=()
 status=0
 cd tests/e2e
@@ -33,6 +34,15 @@ for scenario in $scenarios; do
   [ "$result" = passed ] || tail -n 60 "$log"
   summary+=("$(printf '%-18s %-7s %4d s' "$scenario" "$result" $((SECONDS - start)))")
 done
+
+# The fleet: the hcp.etcd.hosted_clusters inventory and one backup run for two control planes.
+if [ -z "${SCENARIOS:-}" ] || [[ " $SCENARIOS " == *" fleet "* ]]; then
+  start=$SECONDS
+  log=$HCP_ETCD_E2E_DIR/fleet.log
+  echo "=== fleet (log: $log)"
+  if "$repo/tests/e2e/fleet.sh" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; tail -n 60 "$log"; fi
+  summary+=("$(printf '%-18s %-7s %4d s' fleet "$result" $((SECONDS - start)))")
+fi
 
 # Key material must never reach any output.
 if grep -lE -- '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$HCP_ETCD_E2E_DIR"/*.log; then

@@ -214,8 +214,8 @@ def test_kubernetes_core_auth_options_reach_get_api_client(tmp_path, fake_api):
 
 def test_constructed_keyed_groups_from_labels(tmp_path, fake_api):
     fake_api()
-    inventory = load(tmp_path, "plugin: hcp.etcd.hosted_clusters\nkeyed_groups:\n"
-                                  "  - key: hosted_cluster_labels.tier | default('none')\n    prefix: tier\n")
+    config = "plugin: hcp.etcd.hosted_clusters\nkeyed_groups:\n  - key: hosted_cluster_labels.tier | default('none')\n    prefix: tier\n"
+    inventory = load(tmp_path, config)
     groups = inventory.get_groups_dict()
     assert groups["tier_prod"] == ["clusters/prod-a"]
     assert groups["tier_dev"] == ["clusters/dev"]
