@@ -56,6 +56,12 @@ units: install ## unit tests (pytest) of the pure logic
 .PHONY: e2e
 e2e: install ## molecule scenarios on the local cluster (or on $KUBECONFIG)
 	tests/e2e/run.sh
+e2e-faults: install ## kill the restore at every step and rerun; helper pod and etcd pod faults (FAULT_POINTS="2 7 11")
+	tests/e2e/faults.sh
+
+.PHONY: bench
+bench: install ## benchmark vs the documented procedure / kubectl cp (bench/results.md; BENCH_SMOKE=1 for a quick check)
+	bench/run.sh
 
 ## ---- local cluster -------------------------------------------------------------------------
 

@@ -236,6 +236,12 @@ class PodTransport(object):
                 )
                 if hasattr(ws, "_all"):
                     ws._all = _Discard()  # pylint: disable=protected-access
+                if hasattr(ws, "_frames_immediately_available"):
+                    # The client's update() reads every frame already waiting and appends each to one
+                    # growing bytes buffer: quadratic in the size of a streamed file (a 64 MiB download
+                    # took minutes). One frame per update() keeps the buffer at one frame; frames
+                    # already decrypted by TLS are still seen through the SSL pending() check.
+                    ws._frames_immediately_available = lambda: False  # pylint: disable=protected-access
                 sock = getattr(ws, "sock", None)
                 if sock is not None and hasattr(sock, "settimeout"):
                     sock.settimeout(SOCKET_TIMEOUT)  # a stalled send/recv must not hang forever

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""results.jsonl -> results.md (one table per question) and results.png (the same numbers).
+
+  report.py OUT.md OUT.png RESULTS.jsonl [MORE.jsonl ...]   (several runs are merged)
+"""
+import collections
+import datetime
+import json
+import statistics
+import sys
+
+
+def load(path):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def mmm(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(t, unit="", digits=1):
+    if t is None:
+        return "n/a"
+    med, lo, hi = t
+    return "%.*f%s (%.*f–%.*f)" % (digits, med, unit, digits, lo, digits, hi)
+
+
+def ratio(a, b):
+    if a is None or b is None or not b[0]:
+        return "n/a"
+    return "%.2fx" % (a[0] / b[0])
+
+
+def iso(ts):
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def main():
+    out_md, out_png = sys.argv[1], sys.argv[2]
+    rows = [r for path in sys.argv[3:] for r in load(path)]
+    metas = [r for r in rows if r.get("section") == "meta"] or [{}]
+    meta = dict(metas[0])
+    if len(metas) > 1:
+        meta["run"] = " + ".join(m.get("run", "?").rsplit("/", 1)[-1] for m in metas)
+        meta["wall_seconds"] = "+".join(str(m.get("wall_seconds", "?")) for m in metas)
+    md = ["# hcp.etcd benchmark results", ""]
+    md.append("Run `%s`, %s repetition(s) per side, alternating A,B,A,B; bench wall time %s s%s. "
+              "Cells: median (min–max). Ratios: median A / median B of the same run." % (
+                  meta.get("run", "?").rsplit("/", 1)[-1] if "+" not in meta.get("run", "") else meta["run"], meta.get("reps", "?"), meta.get("wall_seconds", "?"),
+                  " — SMOKE (tiny sizes, not a measurement)" if str(meta.get("smoke")) == "1" else ""))
+    md.append("")
+    chart = {}
+
+    # 1. restore
+    rs = [r for r in rows if r.get("section") == "restore"]
+    if rs:
+        md += ["## 1. Restore of 3 members: API downtime (first API Deployment at 0 → all three 3/3 Available)", "",
+               "| etcd data | playbooks/restore.yml | documented procedure | ratio | verify restore.yml | verify documented |",
+               "|---|---|---|---|---|---|"]
+        for size in sorted({r["size_mib"] for r in rs}):
+            a = [r for r in rs if r["size_mib"] == size and r["tool"] == "restore.yml"]
+            b = [r for r in rs if r["size_mib"] == size and r["tool"] == "documented"]
+            ma, mb = mmm([r.get("downtime_seconds") for r in a]), mmm([r.get("downtime_seconds") for r in b])
+            va = collections.Counter(r["verify"] for r in a)
+            vb = collections.Counter(r["verify"] for r in b)
+            dnf_a = sum(1 for r in a if r.get("downtime_seconds") is None)
+            dnf_b = sum(1 for r in b if r.get("downtime_seconds") is None)
+            md.append("| %s MiB | %s s%s | %s s%s | **%s** | %s | %s |" % (
+                size, fmt(ma), " (+%d never up)" % dnf_a if dnf_a else "", fmt(mb),
+                " (+%d never up)" % dnf_b if dnf_b else "", ratio(ma, mb),
+                ", ".join("%s %d/%d" % (k, v, len(a)) for k, v in sorted(va.items())),
+                ", ".join("%s %d/%d" % (k, v, len(b)) for k, v in sorted(vb.items()))))
+            chart.setdefault("restore", []).append(("%s MiB" % size, ma, mb))
+        md.append("")
+
+        # 4. phases
+        phases = collections.OrderedDict()
+        for r in rs:
+            p = r.get("phases_reached_at") or {}
+            if not p:
+                continue
+            items = sorted(((iso(v), k) for k, v in p.items() if v), key=lambda x: x[0])
+            start = iso(r["api_stopped_at"]) if r.get("api_stopped_at") else items[0][0]
+            prev_t, prev_k = items[0]
+            for t, name in items[1:]:
+                phases.setdefault((r["size_mib"], "%s → %s" % (prev_k, name)), []).append((t - prev_t).total_seconds())
+                prev_t, prev_k = t, name
+        if phases:
+            md += ["## 4. Where restore.yml's time goes (phases_reached_at of the run reports, seconds, 1 s resolution)", "",
+                   "| etcd data | phase (from → to) | median (min–max) |", "|---|---|---|"]
+            for (size, name), vals in phases.items():
+                md.append("| %s MiB | %s | %s s |" % (size, name.replace("at_", ""), fmt(mmm(vals), digits=0)))
+            md.append("")
+
+    # 2. transfer
+    ts = [r for r in rows if r.get("section") == "transfer"]
+    if ts:
+        tools = [t for t in ("ours", "ours-1frame", "kubectl-cp", "k8s_cp") if any(r.get("tool") == t for r in ts)]
+        md += ["## 2. Snapshot transfer to/from the etcd container (MiB/s of the whole command, peak RSS MiB; sha256 checked)", "",
+               "| dir | size | " + " | ".join(tools) + " | ours/kubectl-cp | ours-1frame/kubectl-cp |",
+               "|---|---|" + "---|" * len(tools) + "---|---|"]
+        for d in ("up", "down"):
+            for size in sorted({r["size_mib"] for r in ts}):
+                cells, med = [], {}
+                for t in tools:
+                    sel = [r for r in ts if r["tool"] == t and r["dir"] == d and r["size_mib"] == size]
+                    ok = [r for r in sel if r.get("rc") == 0 and r.get("sha_ok") == "true"]
+                    bad = [r for r in sel if "skipped" not in r and r not in ok]
+                    skipped = [r for r in sel if "skipped" in r]
+                    m = mmm([r["mib_s"] for r in ok])
+                    rss = mmm([r["maxrss_mib"] for r in ok])
+                    med[t] = m
+                    cell = "%s MiB/s, %s MiB" % (fmt(m), "%.0f" % rss[1 - 1] if rss else "n/a") if m else "—"
+                    if rss:
+                        cell = "%s MiB/s · RSS %.0f" % (fmt(m), rss[2])
+                    inner = mmm([size / r["inner_seconds"] for r in ok if r.get("inner_seconds")])
+                    if inner:
+                        cell += " · in-process %.1f" % inner[0]
+                    if bad:
+                        cell += " · %d FAILED%s" % (len(bad), " (timeout)" if any(r.get("rc") == 124 for r in bad) else "")
+                    if skipped:
+                        cell += " · skipped (%s)" % skipped[0]["skipped"]
+                    cells.append(cell)
+                    chart.setdefault("xfer-%s" % d, {}).setdefault(t, []).append((size, m[0] if m else None))
+                md.append("| %s | %s MiB | %s | %s | %s |" % (
+                    "pod→local" if d == "down" else "local→pod", size, " | ".join(cells),
+                    ratio(med.get("ours"), med.get("kubectl-cp")), ratio(med.get("ours-1frame"), med.get("kubectl-cp"))))
+        md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 round trip included); in-process = the transfer call alone. ours = PodTransport as shipped; ours-1frame = PodTransport with the one-line change proposed in "
+               "docs/benchmark.md; RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
+               "(for k8s_cp: the largest process of the `ansible` ad-hoc run).", ""]
+
+    # 3. backup
+    bs = [r for r in rows if r.get("section") == "backup"]
+    if bs:
+        md += ["## 3. Online backup wall time", "",
+               "| etcd data | snapshot | playbooks/backup.yml | bare script | ratio | backup.yml with proposed change | its ratio |",
+               "|---|---|---|---|---|---|---|"]
+        for size in sorted({r["size_mib"] for r in bs}):
+            a = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml" and r["rc"] == 0])
+            b = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "bare-script" and r["rc"] == 0])
+            c = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml-1frame" and r["rc"] == 0])
+            snap = max([r.get("snapshot_mib", 0) for r in bs if r["size_mib"] == size] or [0])
+            md.append("| %s MiB | %s MiB | %s s | %s s | **%s** | %s | %s |" % (
+                size, snap, fmt(a), fmt(b), ratio(a, b), fmt(c) + " s" if c else "—", ratio(c, b) if c else "—"))
+            chart.setdefault("backup", []).append(("%s MiB" % size, a, b))
+        md.append("")
+
+    open(out_md, "w").write("\n".join(md) + "\n")
+    print("\n".join(md))
+    try:
+        plot(chart, out_png)
+    except Exception as exc:  # pylint: disable=broad-except
+        print("no chart: %s" % exc)
+
+
+def plot(chart, out_png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [p for p in ("restore", "xfer-up", "xfer-down", "backup") if p in chart]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2))
+    if len(panels) == 1:
+        axes = [axes]
+    for ax, name in zip(axes, panels):
+        if name in ("restore", "backup"):
+            labels = [x[0] for x in chart[name]]
+            xs = range(len(labels))
+            for off, idx, lab in ((-0.2, 1, "restore.yml" if name == "restore" else "backup.yml"),
+                                  (0.2, 2, "documented" if name == "restore" else "bare script")):
+                med = [x[idx][0] if x[idx] else 0 for x in chart[name]]
+                err = [[(x[idx][0] - x[idx][1]) if x[idx] else 0 for x in chart[name]],
+                       [(x[idx][2] - x[idx][0]) if x[idx] else 0 for x in chart[name]]]
+                ax.bar([i + off for i in xs], med, 0.4, yerr=err, capsize=4, label=lab)
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels(labels)
+            ax.set_ylabel("seconds (median, min–max)")
+            ax.set_title("restore: API downtime" if name == "restore" else "online backup wall time")
+        else:
+            for tool, pts in chart[name].items():
+                pts = [(s, v) for s, v in pts if v is not None]
+                if pts:
+                    agg = collections.OrderedDict()
+                    for s, v in pts:
+                        agg.setdefault(s, []).append(v)
+                    ax.plot(list(agg), [statistics.median(v) for v in agg.values()], marker="o", label=tool)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("file MiB")
+            ax.set_ylabel("MiB/s (median)")
+            ax.set_title("transfer " + ("local→pod" if name == "xfer-up" else "pod→local"))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

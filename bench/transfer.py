@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Drive hcp.etcd's PodTransport directly, the way the modules do (benchmark helper).
+
+  transfer.py upload   NAMESPACE POD CONTAINER LOCAL REMOTE [--chunk-size BYTES]
+  transfer.py download NAMESPACE POD CONTAINER REMOTE LOCAL [--chunk-size BYTES]
+
+The API client comes from kubernetes.core's get_api_client (KUBECONFIG / K8S_AUTH_* from the
+environment), wrapped in a CoreV1Api exactly like EtcdModule.core_v1; the transport gets the same
+timeout/retries as EtcdModule.transport. Prints one JSON line: op, bytes, seconds, sha256.
+Run it under /usr/bin/time -v to get the peak RSS of this (the controller-side) process.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+# hcp.etcd from the in-repo collections path; kubernetes.core from the venv's ansible_collections.
+sys.path.insert(0, os.path.join(REPO, ".collections"))
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client  # noqa: E402
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (  # noqa: E402
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_RETRIES,
+    PodTransport,
+)
+from kubernetes.client import CoreV1Api  # noqa: E402
+
+
+class OneFramePodTransport(PodTransport):
+    """PodTransport with the change proposed in docs/benchmark.md applied to _open().
+
+    kubernetes>=35's WSClient.update() keeps reading while frames are available and appends each
+    to the channel buffer with ``bytes +=``: a fast ``cat`` makes one update() swallow the whole
+    stream (quadratic copying, RSS grows with the file). One frame per update() keeps the
+    download streaming; SSL-buffered frames are still picked up by update()'s pending() check."""
+
+    def _open(self, argv, stdin):
+        ws = super(OneFramePodTransport, self)._open(argv, stdin)
+        if hasattr(ws, "_frames_immediately_available"):
+            ws._frames_immediately_available = lambda: False
+        return ws
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("op", choices=["upload", "download"])
+    p.add_argument("namespace")
+    p.add_argument("pod")
+    p.add_argument("container")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    p.add_argument("--one-frame", action="store_true",
+                   help="the proposed fix: make WSClient.update() read one frame per call")
+    a = p.parse_args()
+    core_v1 = CoreV1Api(get_api_client().client.client)
+    cls = OneFramePodTransport if a.one_frame else PodTransport
+    transport = cls(core_v1, a.namespace, a.pod, a.container, timeout=1800,
+                             retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
+    t0 = time.monotonic()
+    if a.op == "upload":
+        sha, size = transport.upload(a.src, a.dst)
+    else:
+        sha, size = transport.download(a.src, a.dst)
+    print(json.dumps({"op": a.op, "bytes": size, "seconds": round(time.monotonic() - t0, 3),
+                      "sha256": sha, "chunk_size": a.chunk_size,
+                      "one_frame": a.one_frame}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# Fault injection on a real cluster (issue 5 part 2): a restore killed like a crashed operator machine
+# at every step boundary and then rerun, a helper pod deleted under the member restores, and an etcd
+# pod killed during a backup. Every case is judged by the outcome (data on every member, API replica
+# counts, HostedCluster, leftovers), never by task status.
+#
+#   tests/e2e/faults.sh                        every case, every kill point (make e2e-faults)
+#   FAULT_POINTS="2 7 11" tests/e2e/faults.sh  only these kill points; "7+3" kills 3 s after the header,
+#                                              "7+async" once a member restore (async job) of that run runs
+#   FAULT_CASES="points helper backup"         which cases run (default: all three)
+#   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
+#
+# Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
+# (K = every such header of a full run, counted from the role). The kill is SIGKILL to the whole
+# ansible-playbook session AND to the detached async processes of that run (etcd_restore_member runs
+# with poll 0); they are found by the run's own ANSIBLE_REMOTE_TMP, so nothing of other runs is touched.
+# Logs: tests/output/faults/ (FAULT_DIR). Uses $KUBECONFIG, else the local cluster.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+. tests/cluster/versions.env
+
+if [ -z "${KUBECONFIG:-}" ]; then KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
+export KUBECONFIG K8S_AUTH_KUBECONFIG=$KUBECONFIG
+KUBECTL=${KUBECTL:-$HOME/.cache/hcp-etcd/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
+export KUBECTL
+export ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg PATH=$repo/.venv/bin:$PATH
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PYTHONUNBUFFERED=1
+
+NAME=fault-ha
+HC_NS=clusters
+NS=$HC_NS-$NAME
+OUT=${FAULT_DIR:-$repo/tests/output/faults}
+ATMP=$OUT/ansible-tmp              # ANSIBLE_REMOTE_TMP of every run here: finds this test's async leftovers
+CASES=${FAULT_CASES:-points helper backup}
+HDR='^TASK \[hcp\.etcd\.restore : Steps? [0-9]'
+DATA=$repo/tests/tools/etcd-data
+EXPECTED_API=(kube-apiserver=3 openshift-apiserver=2 openshift-oauth-apiserver=3)
+# K: the "Step" task headers of a full, uninterrupted run (recover.yml only runs after a failure).
+K=$(grep -hE '^\s*- name: Steps? [0-9]' $(ls roles/restore/tasks/*.yml | grep -v '/recover.yml$') | wc -l)
+POINTS=${FAULT_POINTS:-$(seq -s ' ' 1 "$K")}
+
+k() { "$KUBECTL" "$@"; }
+log() { printf '%s [faults] %s\n' "$(date +%H:%M:%S)" "$*"; }
+results=()
+tried=0 passed=0 status=0
+t_all=$SECONDS
+current_pid=""
+
+# ---- processes -----------------------------------------------------------------------------------
+# Kill a run like a crash of the operator's machine. ansible-core's workers setsid() (they are not in
+# the playbook's process group or session) and go on launching async jobs after their parent died, and
+# async_wrapper daemonizes (setsid) too. So: freeze the playbook and every descendant (SIGSTOP, until no
+# new one appears), SIGKILL them all, then for a few seconds SIGKILL every process in the session of
+# anything that runs from this test's ANSIBLE_REMOTE_TMP (a launch that was in flight, the module and
+# its children).
+descendants() {  # PID...: the PIDs and all their descendants
+  ps -eo pid=,ppid= | awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
+    { parent[$1] = $2 } END { do { added = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; added = 1 } } while (added)
+      for (p in keep) print p }'
+}
+kill_run() {
+  local pid=$1 mysid pids prev="" i sid p
+  mysid=$(ps -o sid= -p $$ | tr -d ' ')
+  kill -STOP "$pid" 2>/dev/null
+  pids=$(descendants "$pid" | sort -n | tr '\n' ' ')
+  while [ "$pids" != "$prev" ]; do
+    prev=$pids
+    # shellcheck disable=SC2086
+    kill -STOP $pids 2>/dev/null
+    pids=$(descendants $pids | sort -n | tr '\n' ' ')
+  done
+  # shellcheck disable=SC2086
+  kill -9 $pids 2>/dev/null
+  for ((i = 0; i < 8; i++)); do
+    for p in $(pgrep -f -- "$ATMP/"); do
+      sid=$(ps -o sid= -p "$p" | tr -d ' ')
+      kill -9 "$p" 2>/dev/null
+      [ -n "$sid" ] && [ "$sid" != "$mysid" ] && [ "$sid" -gt 1 ] && pkill -9 -s "$sid"
+    done
+    sleep 0.5
+  done
+  wait "$pid" 2>/dev/null
+  if pgrep -f -- "$ATMP/" >/dev/null; then log "WARNING: async leftovers still alive: $(pgrep -af -- "$ATMP/" | head -3)"; fi
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$current_pid" ] && kill_run "$current_pid"
+  if [ "${FAULT_KEEP:-0}" != 1 ]; then tests/cluster/hcp.sh down "$NAME" >/dev/null 2>&1 || log "WARNING: hcp.sh down $NAME failed"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# play LOG PLAYBOOK ARGS...: start ansible-playbook in its own session (setsid), output to LOG; sets current_pid.
+play_bg() {
+  local logf=$1; shift
+  ANSIBLE_REMOTE_TMP=$ATMP ANSIBLE_ASYNC_DIR=$OUT/async setsid ansible-playbook "$@" >"$logf" 2>&1 </dev/null &
+  current_pid=$!
+}
+play_wait() { local rc; wait "$current_pid"; rc=$?; current_pid=""; return $rc; }
+
+restore_args() { echo playbooks/restore.yml -e cluster_name=$NAME -e "snapshot=$SNAP" -e confirm=true -e "restore_work_dir=$OUT/restore"; }
+
+# wait_header LOG REGEX N TIMEOUT: until the N-th line matching REGEX is in LOG (0), or the run ended / timed out (1).
+wait_header() {
+  local logf=$1 re=$2 n=$3 t0=$SECONDS got
+  while :; do
+    got=$(grep -cE "$re" "$logf" 2>/dev/null)
+    [ "${got:-0}" -ge "$n" ] && return 0
+    [ -d "/proc/$current_pid" ] || return 1
+    [ $((SECONDS - t0)) -lt "$4" ] || return 1
+    sleep 0.1
+  done
+}
+
+# ---- cluster state -------------------------------------------------------------------------------
+phase() { local p; p=$(k -n "$NS" get configmap hcp-etcd-restore -o jsonpath='{.data.phase}' 2>/dev/null); echo "${p:-none}"; }
+state() {  # one line: run-record phase, etcd and API spec replicas, paused
+  printf 'phase=%s etcd=%s api=%s paused=%s' "$(phase)" \
+    "$(k -n "$NS" get statefulset etcd -o jsonpath='{.spec.replicas}' 2>/dev/null)" \
+    "$(for d in "${EXPECTED_API[@]}"; do k -n "$NS" get deployment "${d%%=*}" -o jsonpath='{.spec.replicas}' 2>/dev/null; printf ' '; done | sed 's/ $//; s/ /\//g')" \
+    "$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.spec.pausedUntil}' 2>/dev/null)"
+}
+
+etcd_ready() {  # wait until StatefulSet etcd serves 3/3 ready
+  local t0=$SECONDS
+  until [ "$(k -n "$NS" get statefulset etcd -o jsonpath='{.status.readyReplicas}' 2>/dev/null)" = 3 ]; do
+    [ $((SECONDS - t0)) -lt 600 ] || return 1; sleep 3
+  done
+}
+
+# The state the restore starts from: data set B written and part of A deleted after the backup, etcd-1's
+# data lost; the restored-snapshot annotation of a previous case removed, so the plain command restores.
+damage() {
+  etcd_ready || { log "etcd not 3/3 ready before the damage"; return 1; }
+  "$DATA" seed --namespace "$NS" --set B >/dev/null && "$DATA" delete --namespace "$NS" --set A >/dev/null || return 1
+  k -n "$NS" exec etcd-1 -c etcd -- sh -c 'rm -rf /var/lib/data/member && kill 1' >/dev/null 2>&1 || true
+  k -n "$HC_NS" annotate hostedcluster "$NAME" hcp.etcd/restored-snapshot-sha256- hcp.etcd/restored-at- >/dev/null
+}
+
+# check_outcome LOGPREFIX: the full outcome of a finished restore; prints what is wrong, returns 0 when all holds.
+check_outcome() {
+  local pre=$1 bad=() d n got t0 ann paused left
+  if ! "$DATA" verify --namespace "$NS" --expect A --absent B --members 3 >"$pre.verify" 2>&1; then
+    bad+=("data: $(grep -m1 VERDICT "$pre.verify" || tail -n1 "$pre.verify")")
+  fi
+  for d in "${EXPECTED_API[@]}"; do
+    n=${d#*=}; d=${d%%=*}; t0=$SECONDS
+    while got=$(k -n "$NS" get deployment "$d" -o jsonpath='{.spec.replicas}/{.status.availableReplicas}/{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)
+          [ "$got" != "$n/$n/True" ] && [ $((SECONDS - t0)) -lt 90 ]; do sleep 3; done
+    [ "$got" = "$n/$n/True" ] || bad+=("$d spec/available/Available=$got, expected $n/$n/True")
+  done
+  paused=$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.spec.pausedUntil}')
+  [ -z "$paused" ] || bad+=("spec.pausedUntil=$paused")
+  ann=$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.metadata.annotations.hcp\.etcd/restored-snapshot-sha256}')
+  [ "$ann" = "$SHA" ] || bad+=("annotation restored-snapshot-sha256='$ann', expected $SHA")
+  left=$(k -n "$NS" get pods,configmaps -l app.kubernetes.io/managed-by=hcp.etcd -o name 2>&1 | tr '\n' ' ')
+  [ -z "$left" ] || bad+=("left behind: $left")
+  [ ${#bad[@]} -eq 0 ] && return 0
+  printf '    outcome: %s\n' "${bad[@]}"
+  return 1
+}
+
+# rerun LOGPREFIX: the same restore command to completion, then the full outcome. Sets rerun_s, rerun_rc.
+rerun() {
+  local t0=$SECONDS
+  # shellcheck disable=SC2046
+  play_bg "$1.rerun.log" $(restore_args)
+  play_wait; rerun_rc=$?
+  rerun_s=$((SECONDS - t0))
+  if [ $rerun_rc -ne 0 ]; then
+    echo "    rerun rc=$rerun_rc; last lines of $1.rerun.log:"; grep -E 'fatal|FAILED|msg' "$1.rerun.log" | tail -n 5 | cut -c1-400 | sed 's/^/      /'
+    check_outcome "$1" >/dev/null; return 1
+  fi
+  check_outcome "$1"
+}
+
+record() {  # CASE PASS|FAIL DETAIL
+  tried=$((tried + 1))
+  if [ "$2" = PASS ]; then passed=$((passed + 1)); else status=1; fi
+  results+=("$(printf '%-22s %-4s %s' "$1" "$2" "$3")")
+  log "RESULT $1 $2 $3"
+}
+
+# ---- (1) set up once -----------------------------------------------------------------------------
+setup() {
+  local t0=$SECONDS
+  rm -rf "$OUT"; mkdir -p "$OUT" "$ATMP"; chmod 700 "$OUT"
+  log "setup: control plane $NAME (HighlyAvailable), openshift-apiserver at 2, data set A, one backup"
+  tests/cluster/hcp.sh down "$NAME" >"$OUT/setup.log" 2>&1
+  tests/cluster/hcp.sh up "$NAME" HighlyAvailable 3.5 >>"$OUT/setup.log" 2>&1 || { tail -n 20 "$OUT/setup.log"; return 1; }
+  k -n "$NS" scale deployment openshift-apiserver --replicas=2 >/dev/null
+  k -n "$NS" rollout status deployment openshift-apiserver --timeout=300s >>"$OUT/setup.log" 2>&1 || return 1
+  "$DATA" seed --namespace "$NS" --set A >>"$OUT/setup.log" 2>&1 || return 1
+  play_bg "$OUT/backup.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$OUT/backups"
+  play_wait || { tail -n 20 "$OUT/backup.log"; return 1; }
+  SNAP=$(ls -1 "$OUT"/backups/$HC_NS/$NAME/*/etcd-snapshot.db | sort | tail -n1)
+  SHA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$SNAP.json")
+  log "setup: done in $((SECONDS - t0)) s; snapshot $SNAP sha256 $SHA; K=$K kill points"
+}
+
+# ---- (2) kill the restore at step boundary k, rerun the same command -------------------------------
+case_point() {
+  local spec=$1 kp=${1%%+*} delay=0 pre=$OUT/point-$1 t0=$SECONDS label at_kill killed_s jobs_at_kill
+  [[ $spec == *+* ]] && delay=${spec#*+}
+  log "point $spec: damage, restore, kill after Step header #$kp$([ "$delay" = 0 ] || echo " + ${delay}s")"
+  damage || { record "point $spec" FAIL "could not prepare the damage"; return; }
+  rm -rf "$OUT/async"
+  # shellcheck disable=SC2046
+  play_bg "$pre.killed.log" $(restore_args)
+  if ! wait_header "$pre.killed.log" "$HDR" "$kp" 1200; then
+    play_wait; record "point $spec" FAIL "Step header #$kp never appeared (run ended rc=$?, log $pre.killed.log)"
+    return
+  fi
+  if [ "$delay" = async ]; then
+    # Wait until an async member restore of this run has started and not finished, then crash.
+    local t1=$SECONDS
+    until grep -lq '"finished": false' "$OUT"/async/* 2>/dev/null; do
+      [ -d "/proc/$current_pid" ] && [ $((SECONDS - t1)) -lt 900 ] || break
+      sleep 0.2
+    done
+  elif [ "$delay" != 0 ]; then sleep "$delay"; fi
+  kill_run "$current_pid"; current_pid=""
+  jobs_at_kill=$(grep -l '"finished": false' "$OUT"/async/* 2>/dev/null | wc -l)
+  killed_s=$((SECONDS - t0))
+  label=$(grep -E "$HDR" "$pre.killed.log" | sed -n "${kp}p" | sed -E 's/^TASK \[hcp\.etcd\.restore : //; s/\] \**$//' | cut -c1-60)
+  at_kill="$(state) async-running=$jobs_at_kill"
+  log "point $spec: killed at '$label' after ${killed_s}s: $at_kill"
+  if rerun "$pre"; then
+    record "point $spec" PASS "[$label] at kill: $at_kill | killed ${killed_s}s, rerun ${rerun_s}s, total $((SECONDS - t0))s"
+  else
+    record "point $spec" FAIL "[$label] at kill: $at_kill | rerun rc=$rerun_rc ${rerun_s}s (logs $pre.*)"
+  fi
+}
+
+# ---- (3) a helper pod deleted while the member restores run ----------------------------------------
+case_helper() {
+  local pre=$OUT/helper t0=$SECONDS rc pod when at_end msg
+  log "helper: damage, restore, delete a helper pod when the member restores start"
+  damage || { record helper FAIL "could not prepare the damage"; return; }
+  # shellcheck disable=SC2046
+  play_bg "$pre.run.log" $(restore_args)
+  if ! wait_header "$pre.run.log" 'Steps 6 and 7' 1 1200; then
+    play_wait; record helper FAIL "member restores never started (rc=$?, log $pre.run.log)"; return
+  fi
+  sleep "${FAULT_HELPER_DELAY:-1}"
+  pod=$(k -n "$NS" get pods -l hcp.etcd/role=restore-helper -o name | sort | head -n1)
+  if grep -q 'Step 8 - remove the helper pods' "$pre.run.log"; then when="after the member restores (too late)"
+  else when="while the member restores ran"; fi
+  k -n "$NS" delete "$pod" --wait=false >/dev/null
+  log "helper: deleted $pod $when"
+  play_wait; rc=$?
+  at_end=$(state)
+  if [ $rc -eq 0 ]; then
+    # It reports success: then it must have finished with the full, right outcome.
+    if check_outcome "$pre.first"; then
+      record helper PASS "deleted $pod $when; run retried and finished rc=0 with the full outcome ($((SECONDS - t0))s)"
+    else
+      record helper FAIL "deleted $pod $when; run finished rc=0 WITHOUT the right outcome ($at_end)"
+    fi
+    return
+  fi
+  msg=$(grep -oE '(RESTORE FAILED[^"]*|The data is restored[^"]*)' "$pre.run.log" | tail -n1 | cut -c1-160)
+  if [ -z "$msg" ] || [ "$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.metadata.annotations.hcp\.etcd/restored-snapshot-sha256}')" = "$SHA" ]; then
+    record helper FAIL "deleted $pod $when; rc=$rc but no clean failure (message: '${msg:-none}', $at_end)"; return
+  fi
+  log "helper: failed cleanly rc=$rc after $((SECONDS - t0))s: $at_end; '$msg...'"
+  if rerun "$pre"; then
+    record helper PASS "deleted $pod $when; clean failure rc=$rc ($at_end), rerun ${rerun_s}s full outcome, total $((SECONDS - t0))s"
+  else
+    record helper FAIL "deleted $pod $when; clean failure rc=$rc, but rerun rc=$rerun_rc (logs $pre.*)"
+  fi
+}
+
+# ---- (4) etcd-0 (the member a backup reads from) killed during a backup ----------------------------
+snapshot_ok() {  # FILE: sidecar sha256 = file's, trailer intact, same cluster (hcp.etcd.etcd_snapshot_info)
+  local f=$1 sum side
+  sum=$(sha256sum "$f" | cut -d' ' -f1)
+  side=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$f.json" 2>/dev/null)
+  [ "$sum" = "$side" ] || { echo "sha256 $sum != sidecar '$side'"; return 1; }
+  ANSIBLE_REMOTE_TMP=$ATMP ansible localhost -c local -o -m hcp.etcd.etcd_snapshot_info \
+    -a "path=$f cluster_name=$NAME hosted_cluster_namespace=$HC_NS" >"$f.check" 2>&1 || { tail -n1 "$f.check" | cut -c1-200; return 1; }
+}
+revision_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("revision") or 0)' "$1.json"; }
+
+case_backup() {
+  local pre=$OUT/backup-fault t0=$SECONDS rc f why="" rev fresh frev done_what
+  log "backup: back up, force-delete etcd-0 during 'Save a snapshot'"
+  etcd_ready || { record backup FAIL "etcd not 3/3 ready before the backup"; return; }
+  play_bg "$pre.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$pre"
+  if ! wait_header "$pre.log" '^TASK \[hcp\.etcd\.backup : Save a snapshot' 1 900; then
+    play_wait; record backup FAIL "the backup never reached 'Save a snapshot' (rc=$?, log $pre.log)"; return
+  fi
+  sleep "${FAULT_BACKUP_DELAY:-1}"
+  k -n "$NS" delete pod etcd-0 --grace-period=0 --force >/dev/null 2>&1
+  play_wait; rc=$?
+  f=$(ls -1 "$pre"/$HC_NS/$NAME/*/etcd-snapshot.db 2>/dev/null | sort | tail -n1)
+  etcd_ready || { record backup FAIL "etcd did not come back 3/3 after the fault"; return; }
+  if [ $rc -eq 0 ]; then
+    # Success is only acceptable with a valid snapshot (then compared with a fresh backup below).
+    [ -n "$f" ] || { record backup FAIL "rc=0 but no snapshot file"; return; }
+    why=$(snapshot_ok "$f") || { record backup FAIL "rc=0 with an INVALID snapshot: $why"; return; }
+    rev=$(revision_of "$f"); done_what="reported success; snapshot valid (sha256 = sidecar, trailer, revision $rev)"
+  else
+    # A failure must be clean: said why, and no snapshot that claims to be good but is not.
+    why=$(grep -m1 -oE '"msg": "[^"]{0,200}' "$pre.log" | cut -c9-)
+    for f in $(ls -1 "$pre"/$HC_NS/$NAME/*/etcd-snapshot.db 2>/dev/null); do
+      if [ -f "$f.json" ] && ! snapshot_ok "$f" >/dev/null; then record backup FAIL "rc=$rc left an invalid snapshot WITH a sidecar: $f"; return; fi
+    done
+    [ -n "$why" ] || { record backup FAIL "rc=$rc without a message (log $pre.log)"; return; }
+    rev=0; done_what="failed cleanly rc=$rc: ${why:0:120}"
+  fi
+  # A fresh backup (the retry) must succeed, be valid and not older than the one taken under the fault.
+  play_bg "$pre.retry.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$pre.retry"
+  play_wait || { record backup FAIL "$done_what; the retry backup failed (log $pre.retry.log)"; return; }
+  fresh=$(ls -1 "$pre.retry"/$HC_NS/$NAME/*/etcd-snapshot.db | sort | tail -n1)
+  why=$(snapshot_ok "$fresh") || { record backup FAIL "$done_what; retry snapshot invalid: $why"; return; }
+  frev=$(revision_of "$fresh")
+  [ "$frev" -ge "$rev" ] || { record backup FAIL "$done_what; fresh revision $frev < $rev"; return; }
+  "$DATA" verify --namespace "$NS" --expect A --absent B --members 3 >"$pre.verify" 2>&1 \
+    || { record backup FAIL "$done_what; data after the fault: $(grep -m1 VERDICT "$pre.verify")"; return; }
+  record backup PASS "$done_what; retry backup valid (revision $frev), data A intact on 3 members, $((SECONDS - t0))s"
+}
+
+# ---- run ---------------------------------------------------------------------------------------------
+log "K=$K Step headers per restore; points: $POINTS; cases: $CASES; logs: $OUT"
+if ! setup; then log "setup FAILED (log $OUT/setup.log)"; exit 1; fi
+setup_s=$SECONDS
+for c in $CASES; do
+  case $c in
+    points) for p in $POINTS; do case_point "$p"; done ;;
+    helper) case_helper ;;
+    backup) case_backup ;;
+    *) log "unknown case $c"; status=1 ;;
+  esac
+done
+printf '%s\n' "=== fault injection results (logs: $OUT)" "${results[@]}"
+echo "faults: $tried points tried, $passed passed (K=$K Step boundaries per restore)"
+echo "wall time: $((SECONDS - t_all)) s (setup $((setup_s - t_all)) s)"
+[ "$tried" -gt 0 ] || status=1
+exit $status
