@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bad snapshots for the refusals scenario, made from one good backup (etcd-snapshot.db + .json sidecar).
 
     make_snapshots.py GOOD_SNAPSHOT OUT_DIR VOLUME_BYTES
