@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Measure API downtime from outside, the same way for every restore method (benchmark helper).
 
   apiwatch.py NAMESPACE OUT.json [--deployments a,b,c] [--replicas 3]

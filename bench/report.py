@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """results.jsonl -> results.md (one table per question) and results.png (the same numbers).
 
   report.py OUT.md OUT.png RESULTS.jsonl [MORE.jsonl ...]   (several runs are merged)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Drive hcp.etcd's PodTransport directly, the way the modules do (benchmark helper).
 
   transfer.py upload   NAMESPACE POD CONTAINER LOCAL REMOTE [--chunk-size BYTES]
