@@ -48,7 +48,8 @@ def main():
     md = ["# hcp.etcd benchmark results", ""]
     md.append("Run `%s`, %s repetition(s) per side, alternating A,B,A,B; bench wall time %s s%s. "
               "Cells: median (min–max). Ratios: median A / median B of the same run." % (
-                  meta.get("run", "?").rsplit("/", 1)[-1] if "+" not in meta.get("run", "") else meta["run"], meta.get("reps", "?"), meta.get("wall_seconds", "?"),
+                  meta.get("run", "?").rsplit("/", 1)[-1] if "+" not in meta.get("run", "") else meta["run"],
+                  meta.get("reps", "?"), meta.get("wall_seconds", "?"),
                   " — SMOKE (tiny sizes, not a measurement)" if str(meta.get("smoke")) == "1" else ""))
     md.append("")
     chart = {}
@@ -127,7 +128,8 @@ def main():
                 md.append("| %s | %s MiB | %s | %s | %s |" % (
                     "pod→local" if d == "down" else "local→pod", size, " | ".join(cells),
                     ratio(med.get("ours"), med.get("kubectl-cp")), ratio(med.get("ours-1frame"), med.get("kubectl-cp"))))
-        md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 round trip included); in-process = the transfer call alone. ours = PodTransport as shipped; ours-1frame = PodTransport with the one-line change proposed in "
+        md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 round trip included); "
+               "in-process = the transfer call alone. ours = PodTransport as shipped; ours-1frame = PodTransport with the one-line change proposed in "
                "docs/benchmark.md; RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
                "(for k8s_cp: the largest process of the `ansible` ad-hoc run).", ""]
 

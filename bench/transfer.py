@@ -58,7 +58,7 @@ def main():
     core_v1 = CoreV1Api(get_api_client().client.client)
     cls = OneFramePodTransport if a.one_frame else PodTransport
     transport = cls(core_v1, a.namespace, a.pod, a.container, timeout=1800,
-                             retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
+                    retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
     t0 = time.monotonic()
     if a.op == "upload":
         sha, size = transport.upload(a.src, a.dst)

@@ -287,18 +287,29 @@ snapshot_ok() {  # FILE: sidecar sha256 = file's, trailer intact, same cluster (
 revision_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("revision") or 0)' "$1.json"; }
 
 case_backup() {
-  local pre=$OUT/backup-fault t0=$SECONDS rc f why="" rev fresh frev done_what
+  local pre=$OUT/backup-fault t0=$SECONDS rc f why="" rev fresh frev done_what leak
   log "backup: back up, force-delete etcd-0 during 'Save a snapshot'"
   etcd_ready || { record backup FAIL "etcd not 3/3 ready before the backup"; return; }
   play_bg "$pre.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$pre"
   if ! wait_header "$pre.log" '^TASK \[hcp\.etcd\.backup : Save a snapshot' 1 900; then
     play_wait; record backup FAIL "the backup never reached 'Save a snapshot' (rc=$?, log $pre.log)"; return
   fi
-  sleep "${FAULT_BACKUP_DELAY:-1}"
+  # Strike while etcd-0 (the first ready member, which the backup reads) holds the snapshot being saved.
+  local hit="before the snapshot was written on etcd-0" t1=$SECONDS
+  while [ -d "/proc/$current_pid" ] && [ $((SECONDS - t1)) -lt 300 ]; do
+    if [ -n "$(k -n "$NS" exec etcd-0 -c etcd -- sh -c 'ls /var/lib/hcp-etcd-snapshot-*.db* 2>/dev/null' 2>/dev/null)" ]; then
+      hit="while etcd-0 held the snapshot being saved"; break
+    fi
+    sleep 0.3
+  done
+  [ -d "/proc/$current_pid" ] || hit="too late (the backup had ended)"
   k -n "$NS" delete pod etcd-0 --grace-period=0 --force >/dev/null 2>&1
+  log "backup: force-deleted etcd-0 $hit"
   play_wait; rc=$?
   f=$(ls -1 "$pre"/$HC_NS/$NAME/*/etcd-snapshot.db 2>/dev/null | sort | tail -n1)
   etcd_ready || { record backup FAIL "etcd did not come back 3/3 after the fault"; return; }
+  leak=$(k -n "$NS" exec etcd-0 -c etcd -- sh -c 'ls -s /var/lib/hcp-etcd-snapshot-* 2>/dev/null' 2>/dev/null | tr '\n' ' ')
+  [ -z "$leak" ] || log "backup: NOTE temporary snapshot left on etcd-0's volume: $leak"
   if [ $rc -eq 0 ]; then
     # Success is only acceptable with a valid snapshot (then compared with a fresh backup below).
     [ -n "$f" ] || { record backup FAIL "rc=0 but no snapshot file"; return; }
@@ -311,7 +322,7 @@ case_backup() {
       if [ -f "$f.json" ] && ! snapshot_ok "$f" >/dev/null; then record backup FAIL "rc=$rc left an invalid snapshot WITH a sidecar: $f"; return; fi
     done
     [ -n "$why" ] || { record backup FAIL "rc=$rc without a message (log $pre.log)"; return; }
-    rev=0; done_what="failed cleanly rc=$rc: ${why:0:120}"
+    rev=0; done_what="failed cleanly rc=$rc: ${why:0:160}"
   fi
   # A fresh backup (the retry) must succeed, be valid and not older than the one taken under the fault.
   play_bg "$pre.retry.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$pre.retry"
@@ -322,7 +333,7 @@ case_backup() {
   [ "$frev" -ge "$rev" ] || { record backup FAIL "$done_what; fresh revision $frev < $rev"; return; }
   "$DATA" verify --namespace "$NS" --expect A --absent B --members 3 >"$pre.verify" 2>&1 \
     || { record backup FAIL "$done_what; data after the fault: $(grep -m1 VERDICT "$pre.verify")"; return; }
-  record backup PASS "$done_what; retry backup valid (revision $frev), data A intact on 3 members, $((SECONDS - t0))s"
+  record backup PASS "etcd-0 deleted $hit; $done_what;${leak:+ temp file left on etcd-0: $leak;} retry backup valid (revision $frev), data A intact on 3 members, $((SECONDS - t0))s"
 }
 
 # ---- run ---------------------------------------------------------------------------------------------

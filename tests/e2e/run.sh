@@ -29,6 +29,8 @@ for scenario in $scenarios; do
   start=$SECONDS
   log=$HCP_ETCD_E2E_DIR/molecule-$scenario.log
   echo "=== scenario $scenario (log: $log)"
+  # molecule keeps "prepared" in its state between runs; this driver has no destroy to clear it
+  molecule --base-config molecule/base.yml reset -s "$scenario" > /dev/null 2>&1 || true
   if molecule --base-config molecule/base.yml test -s "$scenario" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; fi
   grep -hoE '(verify etcd-[0-9]+: [^"]*|VERDICT: [^"]*)' "$log" | awk '!seen[$0]++' || true
   [ "$result" = passed ] || tail -n 60 "$log"
