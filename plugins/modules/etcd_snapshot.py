@@ -360,6 +360,13 @@ def run_snapshot(mod):
             raise EtcdModuleError("etcdctl not found in %s; snapshot save needs it" % transport.where())
         tls = mod.etcd_tls(transport)
         remote = "%s/hcp-etcd-snapshot-%s.db" % (p["remote_tmp_dir"].rstrip("/"), uuid.uuid4().hex[:12])
+        # A member that died during an earlier save left its temporary file on the volume; remove such
+        # leftovers (older than an hour, so a concurrent save is never touched) before adding another.
+        try:
+            transport.exec(["find", p["remote_tmp_dir"], "-maxdepth", "1", "-name", "hcp-etcd-snapshot-*.db*",
+                            "-mmin", "+60", "-delete"], idempotent=True, timeout=60)
+        except PodTransportError as exc:
+            mod.warn("could not look for old temporary snapshots in %s: %s" % (transport.where(), exc))
         try:
             argv = etcd_cli.snapshot_save_argv(remote, p["endpoint"], tls["cacert"], tls["cert"], tls["key"])
             rc, _out, err = transport.exec(argv, timeout=p["timeout"])

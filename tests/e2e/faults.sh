@@ -11,9 +11,9 @@
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
 #
 # Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
-# (K = every such header of a full run, counted from the role). The kill is SIGKILL to the whole
-# ansible-playbook session AND to the detached async processes of that run (etcd_restore_member runs
-# with poll 0); they are found by the run's own ANSIBLE_REMOTE_TMP, so nothing of other runs is touched.
+# (K = every such header of a full run, counted from the role). The kill is SIGKILL to ansible-playbook,
+# its workers (they setsid() and outlive their parent) and the detached async processes of that run
+# (etcd_restore_member runs with poll 0), found by the run's own ANSIBLE_REMOTE_TMP: nothing else is touched.
 # Logs: tests/output/faults/ (FAULT_DIR). Uses $KUBECONFIG, else the local cluster.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
