@@ -44,9 +44,11 @@ def _pins(path):
 
 
 def _run(argv, cwd):
-    # As in a fresh image: no collections reachable through PYTHONPATH or the caller's collections path
-    # (the unit runner links this checkout into one, so ansible-galaxy would find hcp.etcd "installed").
-    env = dict((k, v) for k, v in os.environ.items() if k not in ("PYTHONPATH", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS"))
+    # As in a fresh image: no collections reachable through PYTHONPATH, the caller's collections path or
+    # the caller's ansible.cfg (make links this checkout into .collections and points ANSIBLE_CONFIG at a
+    # file naming it, so ansible-galaxy would find hcp.etcd "installed" and install nothing).
+    hidden = ("PYTHONPATH", "ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS", "ANSIBLE_CONFIG")
+    env = dict((k, v) for k, v in os.environ.items() if k not in hidden)
     proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     assert proc.returncode == 0, "%s failed (rc %d):\n%s" % (" ".join(argv), proc.returncode, proc.stdout)
     return proc.stdout
