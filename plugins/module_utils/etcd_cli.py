@@ -522,9 +522,12 @@ def load_sidecar(path):
 
 
 def fingerprint_command(data_dir):
-    """Shell snippet listing ``name size mtime`` of every file under member/wal and member/snap."""
+    """Shell snippet listing ``name size mtime`` of every file under member/wal and member/snap.
+
+    Names are relative to ``data_dir`` so that a directory keeps its fingerprint when it is moved
+    (a restore staged in one directory and then swapped into the data directory)."""
     return (
-        'for f in "$0"/member/wal/* "$0"/member/snap/*; do '
+        'cd "$0" 2>/dev/null || exit 0; for f in member/wal/* member/snap/*; do '
         '[ -f "$f" ] && stat -c "%n %s %Y" "$f"; done; true',
         data_dir,
     )

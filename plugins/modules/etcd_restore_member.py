@@ -25,9 +25,16 @@ description:
     C(<data_dir>.pre-restore-<UTC timestamp>) when O(keep_previous=true) and space allows.
   - Adds C(--bump-revision) and C(--mark-compacted) when the tool in the pod supports them
     (detected from C(snapshot restore --help)), so watchers and informers do not serve stale caches.
-  - Idempotent. A marker C(<data_dir>/.hcp-etcd-restore.json) records the snapshot sha256, the
-    member, the cluster and a fingerprint of C(member/wal) and C(member/snap). A rerun with the
-    same inputs on a data directory etcd has not touched since returns C(changed=false).
+  - With O(state=staged) it stops before the swap, leaving the restored member in O(staging_dir).
+    This never touches O(data_dir), so it can run while etcd serves from that volume (in a helper pod
+    on the same node). The later call with O(state=restored) finds the staged restore, checks it is
+    exactly this restore, and only swaps it in; the outage then no longer includes the transfer.
+  - With O(state=rolled_back) it undoes the swap of this restore (same snapshot and member): the
+    restored data directory is set aside as C(<data_dir>.failed-restore-<UTC timestamp>) and the
+    previous one is put back. A data directory that does not hold this restore is left alone.
+  - Idempotent. A marker C(.hcp-etcd-restore.json) in the restored directory records the snapshot
+    sha256, the member, the cluster and a fingerprint of C(member/wal) and C(member/snap). A rerun
+    with the same inputs on a data directory etcd has not touched since returns C(changed=false).
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 requirements:
@@ -117,6 +124,16 @@ options:
         V(0) disables it.
     type: int
     default: 1000000000
+  state:
+    description:
+      - V(restored) - O(data_dir) holds the member restored from O(src) (a staged restore is swapped in).
+      - V(staged) - O(staging_dir) holds it, O(data_dir) is not touched. When the PVC lacks space for
+        the staged copy beside the live data, nothing is staged (RV(staged=false), with a warning) and
+        the later V(restored) call restores as usual.
+      - V(rolled_back) - O(data_dir) holds again what it held before this restore swapped it.
+    type: str
+    choices: [restored, staged, rolled_back]
+    default: restored
   force:
     description: Restore even when the marker says this exact restore is already in place.
     type: bool
@@ -169,7 +186,9 @@ data_dir:
   type: str
   sample: /var/lib/data
 previous_data_dir:
-  description: Where the previous data directory was kept; null when there was none or it was removed.
+  description:
+    - Where the previous data directory was kept; null when there was none or it was removed.
+    - With O(state=rolled_back), where the restored data directory was set aside.
   returned: always
   type: str
   sample: /var/lib/data.pre-restore-20261126T053000Z
@@ -203,6 +222,18 @@ bump_revision_applied:
   returned: always
   type: int
   sample: 1000000000
+staged:
+  description:
+    - V(true) when O(staging_dir) holds this restore after the call, waiting to be swapped in
+      (O(state=staged)); V(false) otherwise.
+  returned: always
+  type: bool
+  sample: true
+from_stage:
+  description: V(true) when a restore staged earlier was swapped in without copying the snapshot again.
+  returned: always
+  type: bool
+  sample: false
 tool:
   description: V(etcdutl) or V(etcdctl).
   returned: always
@@ -251,6 +282,7 @@ ARGUMENT_SPEC = dict(
     remote_snapshot_path=dict(type="str", default="/var/lib/hcp-etcd-restore.snap.db"),
     keep_previous=dict(type="bool", default=True),
     bump_revision=dict(type="int", default=etcd_cli.DEFAULT_BUMP_REVISION),
+    state=dict(type="str", choices=["restored", "staged", "rolled_back"], default="restored"),
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=600),
 )
@@ -297,6 +329,19 @@ def read_marker_state(transport, data_dir):
     marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME)))
     fingerprint = current_fingerprint(transport, data_dir)
     return marker, fingerprint
+
+
+def holds_restore(transport, directory, wanted, **exact):
+    """The marker of ``directory`` when it holds exactly the restore ``wanted`` describes, else None.
+
+    ``wanted`` are the arguments of etcd_cli.marker_matches after the marker and before the
+    fingerprint; ``exact`` are further marker fields that must be equal."""
+    marker, fingerprint = read_marker_state(transport, directory)
+    if not etcd_cli.marker_matches(marker, *(wanted + (fingerprint,))):
+        return None
+    if any(marker.get(key) != value for key, value in exact.items()):
+        return None
+    return marker
 
 
 def current_fingerprint(transport, data_dir):
@@ -351,6 +396,8 @@ def run_restore(mod):
         skip_hash_check=source["skip"],
         skip_hash_check_reason=source["reason"],
         bump_revision_applied=0,
+        staged=False,
+        from_stage=False,
         tool=None,
         etcd_version=None,
     )
@@ -361,10 +408,13 @@ def run_restore(mod):
     tool = etcd_cli.require_tool(tools, "restore")
     result.update(tool=tool, etcd_version=etcd_cli.version_string(tools.get(tool)))
 
-    marker, fingerprint = read_marker_state(transport, data_dir)
-    if not p["force"] and etcd_cli.marker_matches(
-        marker, source["sha256"], member, initial_cluster, token, peer_urls, fingerprint
-    ):
+    if p["state"] == "rolled_back":
+        roll_back(mod, transport, result, data_dir)
+        return
+    staging_only = p["state"] == "staged"
+    wanted = (source["sha256"], member, initial_cluster, token, peer_urls)
+    marker = None if p["force"] else holds_restore(transport, data_dir, wanted)
+    if marker:
         result.update(
             previous_data_dir=marker.get("previous_data_dir"),
             revision=marker.get("revision", result["revision"]),
@@ -392,22 +442,117 @@ def run_restore(mod):
     if mod.check_mode:
         mod.exit_json(
             changed=True,
-            msg="would restore %s into %s in %s with %s%s"
-            % (member, data_dir, transport.where(), tool, " --skip-hash-check" if source["skip"] else ""),
+            msg="would %s %s into %s in %s with %s%s"
+            % ("stage" if staging_only else "restore", member, staging if staging_only else data_dir,
+               transport.where(), tool, " --skip-hash-check" if source["skip"] else ""),
             **result
         )
         return
 
-    # ---- space: the uploaded copy plus the restored member, with the old data dir still there
+    staged = holds_restore(transport, staging, wanted, bump_revision_applied=bump, skip_hash_check=source["skip"])
+    if staged:
+        result.update(revision=staged.get("revision"), total_keys=staged.get("total_keys"), from_stage=True)
+        if staging_only:
+            result.update(staged=True, from_stage=False)
+            mod.exit_json(changed=False, msg="%s already holds this restore of %s, ready to swap in" % (staging, member), **result)
+            return
+    elif not stage_into(mod, transport, source, result, tool, staging, data_dir, remote_snap,
+                        member, initial_cluster, peer_urls, token, bump):
+        return  # stage_only without the space for it: nothing changed, the warning says why
+    if staging_only:
+        result["staged"] = True
+        mod.exit_json(
+            changed=True,
+            msg="staged %s in %s (revision %s, %s keys%s); %s is untouched"
+            % (member, staging, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "", data_dir),
+            **result
+        )
+        return
+
+    # ---- swap: the previous data directory aside (or away), the restored member in
     had_data = dir_exists(transport, data_dir)
-    keep = p["keep_previous"]
+    previous = None
+    if had_data:
+        previous = "%s.pre-restore-%s" % (data_dir, utc_stamp())
+        transport.exec_ok(["mv", data_dir, previous], what="mv %s aside" % data_dir)
+    transport.exec_ok(["mv", staging, data_dir], what="mv %s %s" % (staging, data_dir))
+    if previous and not p["keep_previous"]:
+        transport.exec_ok(["rm", "-rf", previous], what="rm -rf %s" % previous)
+        previous = None
+    result["previous_data_dir"] = previous
+    write_marker(transport, data_dir, source, result, member, initial_cluster, token, peer_urls,
+                 previous_data_dir=previous, restored_at=utc_stamp())
+
+    mod.exit_json(
+        changed=True,
+        msg="restored %s into %s (revision %s, %s keys%s%s)"
+        % (member, data_dir, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "",
+           ", staged before" if result["from_stage"] else ""),
+        **result
+    )
+
+
+def roll_back(mod, transport, result, data_dir):
+    """Put back the data directory this restore moved aside; leave alone what this restore did not swap."""
+    member = result["member"]
+    marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME))) or {}
+    if marker.get("snapshot_sha256") != result["snapshot_sha256"] or marker.get("member") != member or not marker.get("restored_at"):
+        mod.exit_json(changed=False, msg="%s does not hold this restore of %s: nothing to roll back" % (data_dir, member), **result)
+        return
+    previous = marker.get("previous_data_dir")
+    if not previous or not dir_exists(transport, previous):
+        raise EtcdModuleError(
+            "cannot roll back %s: its previous data directory %s was not kept (keep_previous: false, or no space); "
+            "%s still holds the restored data" % (member, previous or "", data_dir)
+        )
+    aside = "%s.failed-restore-%s" % (data_dir, utc_stamp())
+    result["previous_data_dir"] = aside
+    if mod.check_mode:
+        mod.exit_json(changed=True, msg="would move %s to %s and %s back" % (data_dir, aside, previous), **result)
+        return
+    transport.exec_ok(["mv", data_dir, aside], what="mv %s aside" % data_dir)
+    transport.exec_ok(["mv", previous, data_dir], what="mv %s back" % previous)
+    mod.exit_json(changed=True, msg="rolled %s back to its data from before the restore; the restored data is in %s" % (member, aside), **result)
+
+
+def write_marker(transport, directory, source, result, member, initial_cluster, token, peer_urls, **extra):
+    marker = etcd_cli.build_marker(
+        source["sha256"],
+        member,
+        initial_cluster,
+        token,
+        peer_urls,
+        current_fingerprint(transport, directory),
+        revision=result["revision"],
+        total_keys=result["total_keys"],
+        skip_hash_check=source["skip"],
+        bump_revision_applied=result["bump_revision_applied"],
+        tool=result["tool"],
+        **extra
+    )
+    transport.write_bytes("%s/%s" % (directory, etcd_cli.MARKER_NAME), json.dumps(marker, sort_keys=True).encode("utf-8"))
+
+
+def stage_into(mod, transport, source, result, tool, staging, data_dir, remote_snap,
+               member, initial_cluster, peer_urls, token, bump):
+    """Upload the snapshot, check it, restore it into ``staging`` and mark it. False when staging
+    only (state=staged) finds no room beside the live data (nothing changed then)."""
+    p = mod.params
+    # ---- space: the uploaded copy plus the restored member, with the old data dir still there
     need = etcd_cli.restore_space_needed(source["size"])
     available = free_bytes(transport, os.path.dirname(data_dir) or "/")
     if dir_exists(transport, staging):
         available += used_bytes(transport, staging)
     remove_first = False
     if available < need:
-        reclaim = used_bytes(transport, data_dir) if had_data else 0
+        if p["state"] == "staged":
+            mod.warn(
+                "not staged in %s: %d MiB free beside the live data, %d MiB needed; the member is restored "
+                "while etcd is stopped instead" % (transport.where(), available // 1048576, need // 1048576)
+            )
+            mod.exit_json(changed=False, msg="%s not staged: not enough space" % member, **result)
+            return False
+        reclaim = used_bytes(transport, data_dir) if dir_exists(transport, data_dir) else 0
         if available + reclaim < need:
             raise EtcdModuleError(
                 "not enough space on the PVC in %s: %d MiB free, %d MiB needed; grow the PVC or free space"
@@ -423,7 +568,6 @@ def run_restore(mod):
         transport.exec_ok(["rm", "-rf", staging], what="rm -rf %s" % staging)
         if remove_first:
             transport.exec_ok(["rm", "-rf", data_dir], what="rm -rf %s" % data_dir)
-            had_data = False
         transport.upload(p["src"], remote_snap, expected_sha256=source["sha256"], timeout=p["timeout"])
         rc, out, err = transport.exec(etcd_cli.snapshot_status_argv(tool, remote_snap), idempotent=True, timeout=p["timeout"])
         if rc != 0:
@@ -456,49 +600,13 @@ def run_restore(mod):
                 % (tool, rc, _text(err).strip(), hint, data_dir),
                 argv=argv,
             )
-
-        previous = None
-        if had_data:
-            previous = "%s.pre-restore-%s" % (data_dir, utc_stamp())
-            transport.exec_ok(["mv", data_dir, previous], what="mv %s aside" % data_dir)
-        transport.exec_ok(["mv", staging, data_dir], what="mv %s %s" % (staging, data_dir))
-        if previous and not keep:
-            transport.exec_ok(["rm", "-rf", previous], what="rm -rf %s" % previous)
-            previous = None
-        result["previous_data_dir"] = previous
-
-        fingerprint = current_fingerprint(transport, data_dir)
-        marker = etcd_cli.build_marker(
-            source["sha256"],
-            member,
-            initial_cluster,
-            token,
-            peer_urls,
-            fingerprint,
-            revision=result["revision"],
-            total_keys=result["total_keys"],
-            skip_hash_check=source["skip"],
-            bump_revision_applied=bump,
-            previous_data_dir=previous,
-            tool=tool,
-            restored_at=utc_stamp(),
-        )
-        transport.write_bytes(
-            "%s/%s" % (data_dir, etcd_cli.MARKER_NAME),
-            json.dumps(marker, sort_keys=True).encode("utf-8"),
-        )
+        write_marker(transport, staging, source, result, member, initial_cluster, token, peer_urls, staged_at=utc_stamp())
     finally:
         try:
             transport.exec(["rm", "-f", remote_snap, remote_snap + ".tmp"], idempotent=True, timeout=60)
         except PodTransportError as exc:
             mod.warn("could not remove %s: %s" % (remote_snap, exc))
-
-    mod.exit_json(
-        changed=True,
-        msg="restored %s into %s (revision %s, %s keys%s)"
-        % (member, data_dir, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else ""),
-        **result
-    )
+    return True
 
 
 def main():

@@ -7,7 +7,8 @@
 #   tests/e2e/faults.sh                        every case, every kill point (make e2e-faults)
 #   FAULT_POINTS="2 7 11" tests/e2e/faults.sh  only these kill points; "7+3" kills 3 s after the header,
 #                                              "7+async" once a member restore (async job) of that run runs
-#   FAULT_CASES="points helper backup"         which cases run (default: all three)
+#   FAULT_CASES="points helper backup"         which cases run (default: all three; helper = helper-copy
+#                                              and helper-swap, which can also be named alone)
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
 #
 # Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
@@ -236,42 +237,66 @@ case_point() {
   fi
 }
 
-# ---- (3) a helper pod deleted while the member restores run ----------------------------------------
+# ---- (3) a helper pod deleted under the copy (Step 1b, staging) or the swap (Steps 6 and 7) ------------
+# helper-copy: the snapshot is being copied in before the outage; etcd was never stopped, so the run must
+#   fail cleanly with the control plane as it was. helper-swap: etcd is stopped and the members are being
+#   swapped; the run must fail cleanly and roll back (previous data on every member, API back, unpaused).
+#   Either way the same command, rerun, must then finish with the full outcome.
 case_helper() {
-  local pre=$OUT/helper t0=$SECONDS rc pod when at_end msg
-  log "helper: damage, restore, delete a helper pod when the member restores start"
-  damage || { record helper FAIL "could not prepare the damage"; return; }
+  local kind=$1 pre=$OUT/$1 t0=$SECONDS rc pod when at_end msg header back
+  local delay later
+  case $kind in
+    helper-copy) header='Step 1b' later='Step 2' delay=${FAULT_HELPER_DELAY:-1} ;;
+    *) header='Steps 6 and 7' later='Step 8' delay=${FAULT_HELPER_DELAY:-0} ;;
+  esac
+  log "$kind: damage, restore, delete a helper pod once '$header' starts"
+  damage || { record "$kind" FAIL "could not prepare the damage"; return; }
   # shellcheck disable=SC2046
   play_bg "$pre.run.log" $(restore_args)
-  if ! wait_header "$pre.run.log" 'Steps 6 and 7' 1 1200; then
-    play_wait; record helper FAIL "member restores never started (rc=$?, log $pre.run.log)"; return
+  if ! wait_header "$pre.run.log" "$header" 1 1200; then
+    play_wait; record "$kind" FAIL "'$header' never started (rc=$?, log $pre.run.log)"; return
   fi
-  sleep "${FAULT_HELPER_DELAY:-1}"
+  sleep "$delay"
   pod=$(k -n "$NS" get pods -l hcp.etcd/role=restore-helper -o name | sort | head -n1)
-  if grep -q 'Step 8 - remove the helper pods' "$pre.run.log"; then when="after the member restores (too late)"
-  else when="while the member restores ran"; fi
+  if grep -q "$later" "$pre.run.log"; then when="after '$header' (too late)"; else when="during '$header'"; fi
   k -n "$NS" delete "$pod" --wait=false >/dev/null
-  log "helper: deleted $pod $when"
+  log "$kind: deleted $pod $when"
   play_wait; rc=$?
   at_end=$(state)
   if [ $rc -eq 0 ]; then
     # It reports success: then it must have finished with the full, right outcome.
     if check_outcome "$pre.first"; then
-      record helper PASS "deleted $pod $when; run retried and finished rc=0 with the full outcome ($((SECONDS - t0))s)"
+      record "$kind" PASS "deleted $pod $when; run retried and finished rc=0 with the full outcome ($((SECONDS - t0))s)"
     else
-      record helper FAIL "deleted $pod $when; run finished rc=0 WITHOUT the right outcome ($at_end)"
+      record "$kind" FAIL "deleted $pod $when; run finished rc=0 WITHOUT the right outcome ($at_end)"
     fi
     return
   fi
   msg=$(grep -oE '(RESTORE FAILED[^"]*|The data is restored[^"]*)' "$pre.run.log" | tail -n1 | cut -c1-160)
   if [ -z "$msg" ] || [ "$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.metadata.annotations.hcp\.etcd/restored-snapshot-sha256}')" = "$SHA" ]; then
-    record helper FAIL "deleted $pod $when; rc=$rc but no clean failure (message: '${msg:-none}', $at_end)"; return
+    record "$kind" FAIL "deleted $pod $when; rc=$rc but no clean failure (message: '${msg:-none}', $at_end)"; return
   fi
-  log "helper: failed cleanly rc=$rc after $((SECONDS - t0))s: $at_end; '$msg...'"
+  # Failed before the data changed, or rolled back: the control plane must be back as it was, on the
+  # damaged data (B present), with nothing left of the run.
+  back=""
+  if [[ $msg == *"ROLLED BACK"* || $msg == *"BEFORE ANY ETCD DATA CHANGED"* ]]; then
+    etcd_ready || back="etcd not 3/3 ready"
+    for d in "${EXPECTED_API[@]}"; do
+      [ "$(k -n "$NS" get deployment "${d%%=*}" -o jsonpath='{.spec.replicas}/{.status.availableReplicas}')" = "${d#*=}/${d#*=}" ] || back+=" ${d%%=*} not back at ${d#*=}"
+    done
+    [ -z "$(k -n "$HC_NS" get hostedcluster "$NAME" -o jsonpath='{.spec.pausedUntil}')" ] || back+=" still paused"
+    "$DATA" verify --namespace "$NS" --expect B --members 3 >"$pre.back.verify" 2>&1 || back+=" data: $(grep -m1 VERDICT "$pre.back.verify")"
+    [ -z "$(k -n "$NS" get pods,configmaps -l app.kubernetes.io/managed-by=hcp.etcd -o name)" ] || back+=" leftovers"
+    [ -z "$back" ] || { record "$kind" FAIL "deleted $pod $when; '$msg' but the control plane is not back:$back"; return; }
+    back=" control plane back on the previous data (B on 3 members),"
+  elif [ "$kind" = helper-swap ]; then
+    record "$kind" FAIL "deleted $pod $when; failed without rolling back: '$msg' ($at_end)"; return
+  fi
+  log "$kind: failed cleanly rc=$rc after $((SECONDS - t0))s: $at_end; '$msg...'"
   if rerun "$pre"; then
-    record helper PASS "deleted $pod $when; clean failure rc=$rc ($at_end), rerun ${rerun_s}s full outcome, total $((SECONDS - t0))s"
+    record "$kind" PASS "deleted $pod $when; clean failure rc=$rc ($at_end),$back rerun ${rerun_s}s full outcome, total $((SECONDS - t0))s"
   else
-    record helper FAIL "deleted $pod $when; clean failure rc=$rc, but rerun rc=$rerun_rc (logs $pre.*)"
+    record "$kind" FAIL "deleted $pod $when; clean failure rc=$rc, but rerun rc=$rerun_rc (logs $pre.*)"
   fi
 }
 
@@ -343,7 +368,8 @@ setup_s=$SECONDS
 for c in $CASES; do
   case $c in
     points) for p in $POINTS; do case_point "$p"; done ;;
-    helper) case_helper ;;
+    helper) case_helper helper-copy; case_helper helper-swap ;;
+    helper-copy|helper-swap) case_helper "$c" ;;
     backup) case_backup ;;
     *) log "unknown case $c"; status=1 ;;
   esac

@@ -247,7 +247,7 @@ class FakePod(object):
                 for sub in ("/member/wal/", "/member/snap/"):
                     prefix = data_dir + sub
                     if p.startswith(prefix) and "/" not in p[len(prefix):]:
-                        lines.append("%s %d %d" % (p, len(self.files[p]), self.mtimes.get(p, 0)))
+                        lines.append("%s %d %d" % (p[len(data_dir) + 1:], len(self.files[p]), self.mtimes.get(p, 0)))
             return 0, ("\n".join(lines) + ("\n" if lines else "")).encode(), b"", None
         raise AssertionError("unexpected script %r" % script)
 

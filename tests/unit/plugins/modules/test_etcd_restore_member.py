@@ -159,6 +159,63 @@ def test_leftover_staging_is_removed_first(helper, tmp_path):
     assert not failed, result
 
 
+STAGING = "/var/lib/data.hcp-restore-staging"
+
+
+def _restores(pod):
+    return len([c for c in pod.calls if "restore" in c and "--help" not in c])
+
+
+def test_stage_only_restores_into_staging_and_leaves_the_live_data_alone(helper, tmp_path):
+    live = dict((p, d) for p, d in helper.files.items() if p.startswith(DATA + "/"))
+    failed, result, _w = restore(helper, src_file(tmp_path), state="staged")
+    assert not failed, result
+    assert result["changed"] is True and result["staged"] is True and result["previous_data_dir"] is None
+    assert dict((p, d) for p, d in helper.files.items() if p.startswith(DATA + "/")) == live
+    assert helper.files[STAGING + "/member/snap/db"] == snapshot_bytes()[:-32]
+    assert json.loads(helper.files[STAGING + "/.hcp-etcd-restore.json"])["member"] == "etcd-1"
+    assert "/var/lib/hcp-etcd-restore.snap.db" not in helper.files
+    # staging again is a no-op
+    failed, again, _w = restore(helper, src_file(tmp_path), state="staged")
+    assert not failed and again["changed"] is False and again["staged"] is True and _restores(helper) == 1
+
+
+def test_swap_after_stage_does_not_copy_or_restore_again(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src, state="staged")
+    calls = len(helper.calls)
+    failed, result, _w = restore(helper, src)
+    assert not failed, result
+    assert result["changed"] is True and result["from_stage"] is True and result["staged"] is False
+    assert _restores(helper) == 1
+    assert not [c for c in helper.calls[calls:] if "snap.db" in " ".join(c)]  # no upload, no snapshot status
+    assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
+    assert helper.files[result["previous_data_dir"] + "/member/snap/db"] == b"old-db"
+    assert result["revision"] == 4321 and not helper.under(STAGING)
+    failed, again, _w = restore(helper, src)
+    assert not failed and again["changed"] is False
+
+
+def test_a_stage_of_another_restore_or_touched_since_is_redone(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src, state="staged", initial_cluster_token="other-token")
+    failed, result, _w = restore(helper, src)
+    assert not failed and result["from_stage"] is False and _restores(helper) == 2
+    restore(helper, src, force=True, state="staged", member="etcd-1", bump_revision=5)
+    helper.put(STAGING + "/member/wal/0.wal", b"x" * 10)  # the staged copy changed after staging
+    failed, result, _w = restore(helper, src, force=True, bump_revision=5)
+    assert not failed and result["from_stage"] is False
+
+
+def test_stage_only_without_space_beside_live_data_changes_nothing(helper, tmp_path):
+    helper.put(DATA + "/member/snap/db", b"o" * (200 * 1024 * 1024))
+    helper.free_kib = 70 * 1024
+    before = dict(helper.files)
+    failed, result, warnings = restore(helper, src_file(tmp_path), state="staged")
+    assert not failed and result["changed"] is False and result["staged"] is False
+    assert any("not staged" in w for w in warnings) and helper.files == before
+
+
 def test_check_mode_touches_nothing(helper, tmp_path):
     before = dict(helper.files)
     failed, result, _w = restore(helper, src_file(tmp_path), check_mode=True)
@@ -175,3 +232,31 @@ def test_folded_initial_cluster_is_normalised():
     folded = IC.replace(",", ",\n ") + "\n"
     assert etcd_restore_member.normalise_initial_cluster(folded) == IC
     assert etcd_cli.peer_urls_for(IC, "etcd-2").endswith("etcd-2.etcd-discovery.%s.svc:2380" % NS)
+
+
+def test_roll_back_puts_the_previous_data_back_and_keeps_the_restored_aside(helper, tmp_path):
+    src = src_file(tmp_path)
+    _f, restored, _w = restore(helper, src)
+    failed, result, _w = restore(helper, src, state="rolled_back")
+    assert not failed and result["changed"] is True, result
+    aside = result["previous_data_dir"]
+    assert aside.startswith(DATA + ".failed-restore-") and helper.files[aside + "/member/snap/db"] == snapshot_bytes()[:-32]
+    assert helper.files[DATA + "/member/snap/db"] == b"old-db" and not helper.under(restored["previous_data_dir"])
+    failed, again, _w = restore(helper, src, state="rolled_back")  # nothing of this restore is left in place
+    assert not failed and again["changed"] is False and "nothing to roll back" in again["msg"]
+
+
+def test_roll_back_leaves_a_member_this_restore_did_not_swap(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src, state="staged")
+    before = dict(helper.files)
+    failed, result, _w = restore(helper, src, state="rolled_back")
+    assert not failed and result["changed"] is False and helper.files == before
+
+
+def test_roll_back_without_a_kept_previous_fails_and_keeps_the_data(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src, keep_previous=False)
+    before = dict(helper.files)
+    failed, result, _w = restore(helper, src, state="rolled_back")
+    assert failed and "was not kept" in result["msg"] and helper.files == before
