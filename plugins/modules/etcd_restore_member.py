@@ -480,8 +480,9 @@ def run_restore(mod):
         transport.exec_ok(["rm", "-rf", previous], what="rm -rf %s" % previous)
         previous = None
     result["previous_data_dir"] = previous
+    stage_time = dict(staged_at=staged["staged_at"]) if staged and staged.get("staged_at") else {}
     write_marker(transport, data_dir, source, result, member, initial_cluster, token, peer_urls,
-                 previous_data_dir=previous, restored_at=utc_stamp())
+                 previous_data_dir=previous, restored_at=utc_stamp(), **stage_time)
 
     mod.exit_json(
         changed=True,

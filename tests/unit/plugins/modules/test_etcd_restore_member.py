@@ -192,6 +192,8 @@ def test_swap_after_stage_does_not_copy_or_restore_again(helper, tmp_path):
     assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
     assert helper.files[result["previous_data_dir"] + "/member/snap/db"] == b"old-db"
     assert result["revision"] == 4321 and not helper.under(STAGING)
+    marker = json.loads(helper.files[DATA + "/.hcp-etcd-restore.json"])
+    assert marker["staged_at"] <= marker["restored_at"]
     failed, again, _w = restore(helper, src)
     assert not failed and again["changed"] is False
 
