@@ -29,7 +29,7 @@ description:
     This never touches O(data_dir), so it can run while etcd serves from that volume (in a helper pod
     on the same node). The later call with O(state=restored) finds the staged restore, checks it is
     exactly this restore, and only swaps it in; the outage then no longer includes the transfer.
-  - With O(state=rolled_back) it undoes the swap of this restore (same snapshot and member): the
+  - With O(state=rolled_back) it undoes the swap of this restore (same snapshot and member); the
     restored data directory is set aside as C(<data_dir>.failed-restore-<UTC timestamp>) and the
     previous one is put back. A data directory that does not hold this restore is left alone.
   - Idempotent. A marker C(.hcp-etcd-restore.json) in the restored directory records the snapshot
@@ -170,6 +170,32 @@ EXAMPLES = r"""
     pod: "{{ helper_pod }}"
     src: /var/backups/hcp/demo/etcd-0-raw.db
     snapshot_method: copy_db
+    member: etcd-0
+    initial_cluster: etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380
+
+- name: While etcd still serves, stage the restore of etcd-0 in a helper pod on the same node (data untouched)
+  hcp.etcd.etcd_restore_member:
+    state: staged
+    namespace: clusters-demo
+    pod: hcp-etcd-restore-etcd-0
+    src: /var/backups/hcp/demo/etcd.db
+    member: etcd-0
+    initial_cluster: etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380
+
+- name: After etcd is stopped, swap the staged restore in (the same call without state)
+  hcp.etcd.etcd_restore_member:
+    namespace: clusters-demo
+    pod: hcp-etcd-restore-etcd-0
+    src: /var/backups/hcp/demo/etcd.db
+    member: etcd-0
+    initial_cluster: etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380
+
+- name: The restore failed later - put etcd-0's previous data directory back
+  hcp.etcd.etcd_restore_member:
+    state: rolled_back
+    namespace: clusters-demo
+    pod: hcp-etcd-restore-etcd-0
+    src: /var/backups/hcp/demo/etcd.db
     member: etcd-0
     initial_cluster: etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380
 """

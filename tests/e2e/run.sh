@@ -20,7 +20,7 @@ export ANSIBLE_COLLECTIONS_PATH=$repo/.collections
 export PATH=$repo/.venv/bin:$PATH
 mkdir -p "$HCP_ETCD_E2E_DIR"
 
-scenarios=${SCENARIOS:-backup restore_ha restore_single restore_db_copy restore_etcd34 rerun least_privilege}
+scenarios=${SCENARIOS:-backup restore_ha restore_single restore_db_copy restore_etcd34 rerun least_privilege refusals}
 scenarios=${scenarios//fleet/}
 summary=()
 status=0
