@@ -29,9 +29,10 @@ description:
     This never touches O(data_dir), so it can run while etcd serves from that volume (in a helper pod
     on the same node). The later call with O(state=restored) finds the staged restore, checks it is
     exactly this restore, and only swaps it in; the outage then no longer includes the transfer.
-  - With O(state=rolled_back) it undoes the swap of this restore (same snapshot and member); the
-    restored data directory is set aside as C(<data_dir>.failed-restore-<UTC timestamp>) and the
-    previous one is put back. A data directory that does not hold this restore is left alone.
+  - With O(state=rolled_back) it undoes the swap made by the restore run O(run_id) (same snapshot and
+    member); the restored data directory is set aside as C(<data_dir>.failed-restore-<UTC timestamp>)
+    and the previous one is put back. A data directory that another run (even of the same snapshot)
+    restored, or that holds no restore, is left alone.
   - Idempotent. A marker C(.hcp-etcd-restore.json) in the restored directory records the snapshot
     sha256, the member, the cluster and a fingerprint of C(member/wal) and C(member/snap). A rerun
     with the same inputs on a data directory etcd has not touched since returns C(changed=false).
@@ -134,6 +135,12 @@ options:
     type: str
     choices: [restored, staged, rolled_back]
     default: restored
+  run_id:
+    description:
+      - Identifies the restore run (the role passes the start time of its run record). Recorded in the
+        marker when the member is swapped in; O(state=rolled_back) needs it and only undoes a swap of
+        that run.
+    type: str
   force:
     description: Restore even when the marker says this exact restore is already in place.
     type: bool
@@ -309,6 +316,7 @@ ARGUMENT_SPEC = dict(
     keep_previous=dict(type="bool", default=True),
     bump_revision=dict(type="int", default=etcd_cli.DEFAULT_BUMP_REVISION),
     state=dict(type="str", choices=["restored", "staged", "rolled_back"], default="restored"),
+    run_id=dict(type="str"),
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=600),
 )
@@ -508,7 +516,7 @@ def run_restore(mod):
     result["previous_data_dir"] = previous
     stage_time = dict(staged_at=staged["staged_at"]) if staged and staged.get("staged_at") else {}
     write_marker(transport, data_dir, source, result, member, initial_cluster, token, peer_urls,
-                 previous_data_dir=previous, restored_at=utc_stamp(), **stage_time)
+                 previous_data_dir=previous, restored_at=utc_stamp(), run_id=p["run_id"], **stage_time)
 
     mod.exit_json(
         changed=True,
@@ -522,9 +530,11 @@ def run_restore(mod):
 def roll_back(mod, transport, result, data_dir):
     """Put back the data directory this restore moved aside; leave alone what this restore did not swap."""
     member = result["member"]
+    run_id = mod.params["run_id"]
     marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME))) or {}
-    if marker.get("snapshot_sha256") != result["snapshot_sha256"] or marker.get("member") != member or not marker.get("restored_at"):
-        mod.exit_json(changed=False, msg="%s does not hold this restore of %s: nothing to roll back" % (data_dir, member), **result)
+    if (marker.get("snapshot_sha256") != result["snapshot_sha256"] or marker.get("member") != member
+            or not marker.get("restored_at") or marker.get("run_id") != run_id):
+        mod.exit_json(changed=False, msg="%s does not hold the restore of %s by run %s: nothing to roll back" % (data_dir, member, run_id), **result)
         return
     previous = marker.get("previous_data_dir")
     if not previous or not dir_exists(transport, previous):
@@ -637,7 +647,8 @@ def stage_into(mod, transport, source, result, tool, staging, data_dir, remote_s
 
 
 def main():
-    module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                        required_if=[("state", "rolled_back", ["run_id"])])
     module.run(run_restore)
 
 

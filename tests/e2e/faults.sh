@@ -134,11 +134,12 @@ etcd_ready() {  # wait until StatefulSet etcd serves 3/3 ready
 }
 
 # The state the restore starts from: data set B written and part of A deleted after the backup, etcd-1's
-# data lost; the restored-snapshot annotation of a previous case removed, so the plain command restores.
+# data lost (not with "damage soft": a healthy cluster, which a rollback must give back exactly); the
+# restored-snapshot annotation of a previous case removed, so the plain command restores.
 damage() {
   etcd_ready || { log "etcd not 3/3 ready before the damage"; return 1; }
   "$DATA" seed --namespace "$NS" --set B >/dev/null && "$DATA" delete --namespace "$NS" --set A >/dev/null || return 1
-  k -n "$NS" exec etcd-1 -c etcd -- sh -c 'rm -rf /var/lib/data/member && kill 1' >/dev/null 2>&1 || true
+  [ "${1:-}" = soft ] || k -n "$NS" exec etcd-1 -c etcd -- sh -c 'rm -rf /var/lib/data/member && kill 1' >/dev/null 2>&1 || true
   k -n "$HC_NS" annotate hostedcluster "$NAME" hcp.etcd/restored-snapshot-sha256- hcp.etcd/restored-at- >/dev/null
 }
 
@@ -250,7 +251,7 @@ case_helper() {
     *) header='Steps 6 and 7' later='Step 8' delay=${FAULT_HELPER_DELAY:-0} ;;
   esac
   log "$kind: damage, restore, delete a helper pod once '$header' starts"
-  damage || { record "$kind" FAIL "could not prepare the damage"; return; }
+  damage soft || { record "$kind" FAIL "could not prepare the damage"; return; }
   # shellcheck disable=SC2046
   play_bg "$pre.run.log" $(restore_args)
   if ! wait_header "$pre.run.log" "$header" 1 1200; then
@@ -277,7 +278,7 @@ case_helper() {
     record "$kind" FAIL "deleted $pod $when; rc=$rc but no clean failure (message: '${msg:-none}', $at_end)"; return
   fi
   # Failed before the data changed, or rolled back: the control plane must be back as it was, on the
-  # damaged data (B present), with nothing left of the run.
+  # data it had (B on every member, hashkv equal), with nothing left of the run.
   back=""
   if [[ $msg == *"ROLLED BACK"* || $msg == *"BEFORE ANY ETCD DATA CHANGED"* ]]; then
     etcd_ready || back="etcd not 3/3 ready"

@@ -238,27 +238,32 @@ def test_folded_initial_cluster_is_normalised():
 
 def test_roll_back_puts_the_previous_data_back_and_keeps_the_restored_aside(helper, tmp_path):
     src = src_file(tmp_path)
-    _f, restored, _w = restore(helper, src)
-    failed, result, _w = restore(helper, src, state="rolled_back")
+    _f, restored, _w = restore(helper, src, run_id="run-1")
+    failed, result, _w = restore(helper, src, state="rolled_back", run_id="run-1")
     assert not failed and result["changed"] is True, result
     aside = result["previous_data_dir"]
     assert aside.startswith(DATA + ".failed-restore-") and helper.files[aside + "/member/snap/db"] == snapshot_bytes()[:-32]
     assert helper.files[DATA + "/member/snap/db"] == b"old-db" and not helper.under(restored["previous_data_dir"])
-    failed, again, _w = restore(helper, src, state="rolled_back")  # nothing of this restore is left in place
+    failed, again, _w = restore(helper, src, state="rolled_back", run_id="run-1")  # nothing of this run is left in place
     assert not failed and again["changed"] is False and "nothing to roll back" in again["msg"]
 
 
-def test_roll_back_leaves_a_member_this_restore_did_not_swap(helper, tmp_path):
+def test_roll_back_leaves_a_member_this_run_did_not_swap(helper, tmp_path):
     src = src_file(tmp_path)
     restore(helper, src, state="staged")
     before = dict(helper.files)
-    failed, result, _w = restore(helper, src, state="rolled_back")
+    failed, result, _w = restore(helper, src, state="rolled_back", run_id="run-2")
+    assert not failed and result["changed"] is False and helper.files == before
+    # the same snapshot restored by an EARLIER run is not this run's to undo
+    restore(helper, src, run_id="run-1")
+    before = dict(helper.files)
+    failed, result, _w = restore(helper, src, state="rolled_back", run_id="run-2")
     assert not failed and result["changed"] is False and helper.files == before
 
 
 def test_roll_back_without_a_kept_previous_fails_and_keeps_the_data(helper, tmp_path):
     src = src_file(tmp_path)
-    restore(helper, src, keep_previous=False)
+    restore(helper, src, keep_previous=False, run_id="run-1")
     before = dict(helper.files)
-    failed, result, _w = restore(helper, src, state="rolled_back")
+    failed, result, _w = restore(helper, src, state="rolled_back", run_id="run-1")
     assert failed and "was not kept" in result["msg"] and helper.files == before
