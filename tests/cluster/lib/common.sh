@@ -115,7 +115,9 @@ wait_for() {
   local name=$1 timeout=$2 what=$3; shift 3
   local deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
-    if [ "$name" != - ] && [ -f "$PIDS/$name.pid" ] && ! running "$name"; then
+    # alive, not running: right after start_daemon the child may not have exec'd the binary yet (its
+    # cmdline is still this script's), which `running` would take for a dead component.
+    if [ "$name" != - ] && [ -f "$PIDS/$name.pid" ] && ! alive "$(cat "$PIDS/$name.pid")"; then
       fail_component "$name" "process exited while waiting for $what"
     fi
     [ $SECONDS -lt $deadline ] || fail_component "$name" "timed out after ${timeout}s waiting for $what"
