@@ -33,6 +33,7 @@ HC_NS=clusters
 NS=$HC_NS-$NAME
 OUT=${FAULT_DIR:-$repo/tests/output/faults}
 ATMP=$OUT/ansible-tmp              # ANSIBLE_REMOTE_TMP of every run here: finds this test's async leftovers
+ASYNC=$OUT/restore/async           # the restore's job status files (restore_async_dir under restore_work_dir)
 CASES=${FAULT_CASES:-points helper backup}
 HDR='^TASK \[hcp\.etcd\.restore : Steps? [0-9]'
 DATA=$repo/tests/tools/etcd-data
@@ -98,7 +99,7 @@ trap 'exit 130' INT TERM
 # play LOG PLAYBOOK ARGS...: start ansible-playbook in its own session (setsid), output to LOG; sets current_pid.
 play_bg() {
   local logf=$1; shift
-  ANSIBLE_REMOTE_TMP=$ATMP ANSIBLE_ASYNC_DIR=$OUT/async setsid ansible-playbook "$@" >"$logf" 2>&1 </dev/null &
+  ANSIBLE_REMOTE_TMP=$ATMP setsid ansible-playbook "$@" >"$logf" 2>&1 </dev/null &
   current_pid=$!
 }
 play_wait() { local rc; wait "$current_pid"; rc=$?; current_pid=""; return $rc; }
@@ -210,7 +211,7 @@ case_point() {
   [[ $spec == *+* ]] && delay=${spec#*+}
   log "point $spec: damage, restore, kill after Step header #$kp$([ "$delay" = 0 ] || echo " + ${delay}s")"
   damage || { record "point $spec" FAIL "could not prepare the damage"; return; }
-  rm -rf "$OUT/async"
+  rm -rf "$ASYNC"
   # shellcheck disable=SC2046
   play_bg "$pre.killed.log" $(restore_args)
   if ! wait_header "$pre.killed.log" "$HDR" "$kp" 1200; then
@@ -220,13 +221,13 @@ case_point() {
   if [ "$delay" = async ]; then
     # Wait until an async member restore of this run has started and not finished, then crash.
     local t1=$SECONDS
-    until grep -lq '"finished": false' "$OUT"/async/* 2>/dev/null; do
+    until grep -lq '"finished": false' "$ASYNC"/* 2>/dev/null; do
       [ -d "/proc/$current_pid" ] && [ $((SECONDS - t1)) -lt 900 ] || break
       sleep 0.2
     done
   elif [ "$delay" != 0 ]; then sleep "$delay"; fi
   kill_run "$current_pid"; current_pid=""
-  jobs_at_kill=$(grep -l '"finished": false' "$OUT"/async/* 2>/dev/null | wc -l)
+  jobs_at_kill=$(grep -l '"finished": false' "$ASYNC"/* 2>/dev/null | wc -l)
   killed_s=$((SECONDS - t0))
   label=$(grep -E "$HDR" "$pre.killed.log" | sed -n "${kp}p" | sed -E 's/^TASK \[hcp\.etcd\.restore : //; s/\] \**$//' | cut -c1-60)
   at_kill="$(state) async-running=$jobs_at_kill"
