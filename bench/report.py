@@ -8,6 +8,10 @@ import json
 import statistics
 import sys
 
+# sides of older runs that are no longer measured (their change is now in pod_transport.py itself)
+OBSOLETE_TOOLS = ("ours-1frame", "backup.yml-1frame")
+XFER_TOOLS = ("ours", "kubectl-cp", "k8s_cp")
+
 
 def load(path):
     return [json.loads(line) for line in open(path) if line.strip()]
@@ -39,7 +43,7 @@ def iso(ts):
 
 def main():
     out_md, out_png = sys.argv[1], sys.argv[2]
-    rows = [r for path in sys.argv[3:] for r in load(path)]
+    rows = [r for path in sys.argv[3:] for r in load(path) if r.get("tool") not in OBSOLETE_TOOLS]
     metas = [r for r in rows if r.get("section") == "meta"] or [{}]
     meta = dict(metas[0])
     if len(metas) > 1:
@@ -96,12 +100,12 @@ def main():
             md.append("")
 
     # 2. transfer
-    ts = [r for r in rows if r.get("section") == "transfer"]
+    ts = [r for r in rows if r.get("section") == "transfer" and r.get("tool") in XFER_TOOLS]
     if ts:
-        tools = [t for t in ("ours", "ours-1frame", "kubectl-cp", "k8s_cp") if any(r.get("tool") == t for r in ts)]
+        tools = [t for t in XFER_TOOLS if any(r.get("tool") == t for r in ts)]
         md += ["## 2. Snapshot transfer to/from the etcd container (MiB/s of the whole command, peak RSS MiB; sha256 checked)", "",
-               "| dir | size | " + " | ".join(tools) + " | ours/kubectl-cp | ours-1frame/kubectl-cp |",
-               "|---|---|" + "---|" * len(tools) + "---|---|"]
+               "| dir | size | " + " | ".join(tools) + " | ours/kubectl-cp |",
+               "|---|---|" + "---|" * len(tools) + "---|"]
         for d in ("up", "down"):
             for size in sorted({r["size_mib"] for r in ts}):
                 cells, med = [], {}
@@ -125,27 +129,25 @@ def main():
                         cell += " · skipped (%s)" % skipped[0]["skipped"]
                     cells.append(cell)
                     chart.setdefault("xfer-%s" % d, {}).setdefault(t, []).append((size, m[0] if m else None))
-                md.append("| %s | %s MiB | %s | %s | %s |" % (
+                md.append("| %s | %s MiB | %s | %s |" % (
                     "pod→local" if d == "down" else "local→pod", size, " | ".join(cells),
-                    ratio(med.get("ours"), med.get("kubectl-cp")), ratio(med.get("ours-1frame"), med.get("kubectl-cp"))))
+                    ratio(med.get("ours"), med.get("kubectl-cp"))))
         md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 round trip included); "
-               "in-process = the transfer call alone. ours = PodTransport as shipped; ours-1frame = PodTransport with the one-line change proposed in "
-               "docs/benchmark.md; RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
+               "in-process = the transfer call alone. ours = PodTransport as shipped; RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
                "(for k8s_cp: the largest process of the `ansible` ad-hoc run).", ""]
 
     # 3. backup
     bs = [r for r in rows if r.get("section") == "backup"]
     if bs:
         md += ["## 3. Online backup wall time", "",
-               "| etcd data | snapshot | playbooks/backup.yml | bare script | ratio | backup.yml with proposed change | its ratio |",
-               "|---|---|---|---|---|---|---|"]
+               "| etcd data | snapshot | playbooks/backup.yml | bare script | ratio |",
+               "|---|---|---|---|---|"]
         for size in sorted({r["size_mib"] for r in bs}):
             a = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml" and r["rc"] == 0])
             b = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "bare-script" and r["rc"] == 0])
-            c = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml-1frame" and r["rc"] == 0])
             snap = max([r.get("snapshot_mib", 0) for r in bs if r["size_mib"] == size] or [0])
-            md.append("| %s MiB | %s MiB | %s s | %s s | **%s** | %s | %s |" % (
-                size, snap, fmt(a), fmt(b), ratio(a, b), fmt(c) + " s" if c else "—", ratio(c, b) if c else "—"))
+            md.append("| %s MiB | %s MiB | %s s | %s s | **%s** |" % (
+                size, snap, fmt(a), fmt(b), ratio(a, b)))
             chart.setdefault("backup", []).append(("%s MiB" % size, a, b))
         md.append("")
 

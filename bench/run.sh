@@ -86,8 +86,6 @@ run_xfer() {
   case $tool/$dir in
     ours/up) cmd=(python3 "$here/transfer.py" upload "$ns" "$pod" etcd "$local_f" "$remote") ;;
     ours/down) cmd=(python3 "$here/transfer.py" download "$ns" "$pod" etcd "$remote" "$local_f") ;;
-    ours-1frame/up) cmd=(python3 "$here/transfer.py" upload --one-frame "$ns" "$pod" etcd "$local_f" "$remote") ;;
-    ours-1frame/down) cmd=(python3 "$here/transfer.py" download --one-frame "$ns" "$pod" etcd "$remote" "$local_f") ;;
     kubectl-cp/up) cmd=("$KUBECTL" cp -c etcd "$local_f" "$ns/$pod:$remote") ;;
     kubectl-cp/down) cmd=("$KUBECTL" cp -c etcd "$ns/$pod:$remote" "$local_f") ;;
     k8s_cp/up) cmd=(ansible localhost -m kubernetes.core.k8s_cp -a "namespace=$ns pod=$pod container=etcd remote_path=$remote local_path=$local_f state=to_pod") ;;
@@ -119,7 +117,7 @@ section_transfer() {
   local ns=clusters-$name pod=etcd-2 remote=/var/lib/bench-xfer.bin
   up "$name"
   local -A dnf=()
-  local tools=(ours kubectl-cp ours-1frame k8s_cp)
+  local tools=(ours kubectl-cp k8s_cp)
   for size in $XFER_SIZES; do
     head -c "${size}M" /dev/urandom > "$RUN/src-$size.bin"
     sha_local "$RUN/src-$size.bin" > "$RUN/src-$size.sha256"
@@ -153,30 +151,8 @@ prepare_restore_cluster() {  # SIZE
   log "seeded $ns: set A + $size MiB bulk"
 }
 
-# ---- the proposed pod_transport.py change, applied to a throw-away copy of the collection ---------
-# (docs/benchmark.md, "Proposed change"); BENCH_PATCHED=0 leaves this side out.
-PATCHED_COLLECTIONS=$RUN/patched-collections
-make_patched_collection() {
-  [ -d "$PATCHED_COLLECTIONS" ] && return 0
-  local dst=$PATCHED_COLLECTIONS/ansible_collections/hcp/etcd
-  mkdir -p "$dst"
-  cp -a galaxy.yml meta plugins roles playbooks "$dst/"
-  python3 - "$dst/plugins/module_utils/pod_transport.py" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-anchor = "                    ws._all = _Discard()  # pylint: disable=protected-access\n"
-assert anchor in s, "anchor not found: the proposed change no longer applies"
-s = s.replace(anchor, anchor +
-    "                if hasattr(ws, \"_frames_immediately_available\"):\n"
-    "                    ws._frames_immediately_available = lambda: False  # one frame per update()\n")
-open(p, "w").write(s)
-PY
-}
-
 # ---- 3. online backup ---------------------------------------------------------------------------
 section_backup() {
-  [ "${BENCH_PATCHED:-1}" = 1 ] && make_patched_collection
   for size in $RESTORE_SIZES; do
     prepare_restore_cluster "$size"
     local name=bench-r$size ns=clusters-bench-r$size
@@ -195,14 +171,6 @@ section_backup() {
       rec section=backup tool=bare-script size_mib="$size" rep="$rep" seconds="$(python3 -c "print(round($t2-$t1,2))")" rc=$rc
       log "backup bare-script ${size}MiB rep $rep: $(python3 -c "print(round($t2-$t1,1))")s rc=$rc"
       rm -f "$RUN/bare-$size.db"
-      if [ "${BENCH_PATCHED:-1}" = 1 ]; then
-        t1=$(now)
-        ANSIBLE_COLLECTIONS_PATH=$PATCHED_COLLECTIONS ansible-playbook playbooks/backup.yml -e cluster_name="$name" \
-          -e backup_dir="$RUN/backups-patched-$size" -e backup_keep=2 >>"$LOG" 2>&1; rc=$?
-        t2=$(now)
-        rec section=backup tool=backup.yml-1frame size_mib="$size" rep="$rep" seconds="$(python3 -c "print(round($t2-$t1,2))")" rc=$rc
-        log "backup backup.yml-1frame ${size}MiB rep $rep: $(python3 -c "print(round($t2-$t1,1))")s rc=$rc"
-      fi
     done
   done
 }
@@ -258,11 +226,8 @@ section_restore() {
     local name=bench-r$size snap
     snap=$(ls -1d "$RUN/backups-$size"/clusters/"$name"/*/etcd-snapshot.db 2>/dev/null | tail -1)
     if [ -z "$snap" ]; then
-      # The snapshot to restore is prepared (not measured) with the proposed transport change when
-      # BENCH_PATCHED=1: the shipped download needs many minutes for 64 MiB on a loaded machine.
-      local cpath=$ANSIBLE_COLLECTIONS_PATH
-      [ "${BENCH_PATCHED:-1}" = 1 ] && make_patched_collection && cpath=$PATCHED_COLLECTIONS
-      ANSIBLE_COLLECTIONS_PATH=$cpath ansible-playbook playbooks/backup.yml -e cluster_name="$name" -e backup_dir="$RUN/backups-$size" >>"$LOG" 2>&1
+      # no backup section in this run: prepare (not measured) the snapshot to restore with backup.yml
+      ansible-playbook playbooks/backup.yml -e cluster_name="$name" -e backup_dir="$RUN/backups-$size" >>"$LOG" 2>&1
       snap=$(ls -1d "$RUN/backups-$size"/clusters/"$name"/*/etcd-snapshot.db | tail -1)
     fi
     log "restore ${size}MiB from $snap ($(du -m "$snap" | cut -f1) MiB)"

@@ -28,21 +28,6 @@ from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (  #
 from kubernetes.client import CoreV1Api  # noqa: E402
 
 
-class OneFramePodTransport(PodTransport):
-    """PodTransport with the change proposed in docs/benchmark.md applied to _open().
-
-    kubernetes>=35's WSClient.update() keeps reading while frames are available and appends each
-    to the channel buffer with ``bytes +=``: a fast ``cat`` makes one update() swallow the whole
-    stream (quadratic copying, RSS grows with the file). One frame per update() keeps the
-    download streaming; SSL-buffered frames are still picked up by update()'s pending() check."""
-
-    def _open(self, argv, stdin):
-        ws = super(OneFramePodTransport, self)._open(argv, stdin)
-        if hasattr(ws, "_frames_immediately_available"):
-            ws._frames_immediately_available = lambda: False
-        return ws
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("op", choices=["upload", "download"])
@@ -52,21 +37,17 @@ def main():
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
-    p.add_argument("--one-frame", action="store_true",
-                   help="the proposed fix: make WSClient.update() read one frame per call")
     a = p.parse_args()
     core_v1 = CoreV1Api(get_api_client().client.client)
-    cls = OneFramePodTransport if a.one_frame else PodTransport
-    transport = cls(core_v1, a.namespace, a.pod, a.container, timeout=1800,
-                    retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
+    transport = PodTransport(core_v1, a.namespace, a.pod, a.container, timeout=1800,
+                             retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
     t0 = time.monotonic()
     if a.op == "upload":
         sha, size = transport.upload(a.src, a.dst)
     else:
         sha, size = transport.download(a.src, a.dst)
     print(json.dumps({"op": a.op, "bytes": size, "seconds": round(time.monotonic() - t0, 3),
-                      "sha256": sha, "chunk_size": a.chunk_size,
-                      "one_frame": a.one_frame}))
+                      "sha256": sha, "chunk_size": a.chunk_size}))
 
 
 if __name__ == "__main__":
