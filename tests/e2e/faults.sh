@@ -6,7 +6,9 @@
 #
 #   tests/e2e/faults.sh                        every case, every kill point (make e2e-faults)
 #   FAULT_POINTS="2 7 11" tests/e2e/faults.sh  only these kill points; "7+3" kills 3 s after the header,
-#                                              "7+async" once a member restore (async job) of that run runs
+#                                              "7+async" while the members are restored: once a member
+#                                              restore (async job) runs, or, when staged members are swapped
+#                                              one after the other, once the first is swapped
 #   FAULT_CASES="points helper backup"         which cases run (default: all three; helper = helper-copy
 #                                              and helper-swap, which can also be named alone)
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
@@ -118,6 +120,11 @@ wait_header() {
   done
 }
 
+# member_result_after LOG N: after the N-th Step header, a member's result line of a loop has been printed.
+member_result_after() {
+  awk -v re="$HDR" -v n="$2" '$0 ~ re { h++ } h >= n && /^(changed|ok): \[localhost\] => \(item=etcd-/ { found = 1; exit } END { exit !found }' "$1" 2>/dev/null
+}
+
 # ---- cluster state -------------------------------------------------------------------------------
 phase() { local p; p=$(k -n "$NS" get configmap hcp-etcd-restore -o jsonpath='{.data.phase}' 2>/dev/null); echo "${p:-none}"; }
 state() {  # one line: run-record phase, etcd and API spec replicas, paused
@@ -219,9 +226,10 @@ case_point() {
     return
   fi
   if [ "$delay" = async ]; then
-    # Wait until an async member restore of this run has started and not finished, then crash.
+    # Wait until an async member restore of this run has started and not finished, or the first of the
+    # members swapped one after the other is done, then crash.
     local t1=$SECONDS
-    until grep -lq '"finished": false' "$ASYNC"/* 2>/dev/null; do
+    until grep -lq '"finished": false' "$ASYNC"/* 2>/dev/null || member_result_after "$pre.killed.log" "$kp"; do
       [ -d "/proc/$current_pid" ] && [ $((SECONDS - t1)) -lt 900 ] || break
       sleep 0.2
     done

@@ -127,6 +127,7 @@ class FakePod(object):
         self.stdin_writes = []
         self.corrupt_next_checksum = 0
         self.break_stream_after = None
+        self.disk_full_after = None
         self.files["/etc/etcd/tls/etcd-ca/ca.crt"] = b"ca"
         self.files["/etc/etcd/tls/client/etcd-client.crt"] = b"crt"
         self.files["/etc/etcd/tls/client/etcd-client.key"] = b"key"
@@ -219,24 +220,37 @@ class FakePod(object):
             return 0, ("%d\t%s\n" % (total // 1024 + 1, argv[2])).encode(), b"", None
         raise AssertionError("unexpected command %r" % argv)
 
+    def _checksum(self, data):
+        sha = hashlib.sha256(data).hexdigest()
+        if self.corrupt_next_checksum:
+            self.corrupt_next_checksum -= 1
+            sha = "0" * 64
+        return sha
+
     def _shell(self, script, args, stdin):
-        if "head -c" in script:
+        if "head -c" in script and "tee" in script:  # PodTransport.upload
+            tmp, size = args[0], int(args[1])
+            data = stdin[:size]
+            err = b""
+            if self.disk_full_after is not None:
+                err = b"tee: %s: No space left on device\n" % tmp.encode()
+                self.put(tmp, data[:self.disk_full_after])
+            else:
+                self.put(tmp, data)
+            return 0, ("%s  -\n%d\n" % (self._checksum(data), len(self.files[tmp]))).encode(), err, None
+        if "head -c" in script:  # PodTransport.write_bytes
             tmp, size = args[0], int(args[1])
             self.put(tmp, stdin[:size])
             if "mv -f" in script:
                 self.remove(args[2])
                 self.move(tmp, args[2])
             return 0, b"", b"", None
-        if "sha256sum" in script:
+        if "sha256sum" in script and "cat" in script:  # PodTransport.download
             path = args[0]
             if path not in self.files:
-                return 1, b"", b"sh: cannot open %s: No such file\n" % path.encode(), None
+                return 1, b"", b"sh: 1: cannot open %s: No such file\n" % path.encode(), None
             data = self.files[path]
-            sha = hashlib.sha256(data).hexdigest()
-            if self.corrupt_next_checksum:
-                self.corrupt_next_checksum -= 1
-                sha = "0" * 64
-            return 0, ("%d\n%s  -\n" % (len(data), sha)).encode(), b"", None
+            return 0, data, ("%d\n%s  -\n" % (len(data), self._checksum(data))).encode(), None
         if "[ -r" in script:
             out = "".join("%s\n" % p for p in args[1:] if p in self.files)
             return 0, out.encode(), b"", None

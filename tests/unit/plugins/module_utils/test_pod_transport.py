@@ -51,6 +51,12 @@ def test_exec_missing_binary_is_127_with_message(pod):
         transport(pod).exec_ok(["etcdutl", "version"])
 
 
+def test_download_is_one_exec_that_also_hashes_in_the_pod(pod, tmp_path):
+    pod.put("/var/lib/s.db", b"q" * 3000)
+    transport(pod).download("/var/lib/s.db", str(tmp_path / "s.db"))
+    assert pod.calls == [["sh", "-c", pod_transport.DOWNLOAD_SCRIPT, "/var/lib/s.db"]]
+
+
 def test_download_streams_in_frames_and_verifies(pod, tmp_path):
     data = os.urandom(10 * 1024 + 17)
     pod.put("/var/lib/s.db", data)
@@ -70,7 +76,7 @@ def test_download_checksum_mismatch_retries_then_fails(pod, tmp_path):
     with pytest.raises(PodTransportError, match="sha256 mismatch"):
         transport(pod, retries=3).download("/var/lib/s.db", dest)
     assert not os.path.exists(dest)
-    assert len([c for c in pod.calls if c[0] == "cat"]) == 3
+    assert len([c for c in pod.calls if c[:3] == ["sh", "-c", pod_transport.DOWNLOAD_SCRIPT]]) == 3
     assert os.listdir(str(tmp_path)) == []
 
 
@@ -85,7 +91,7 @@ def test_download_retries_a_broken_websocket(pod, tmp_path):
     pod.put("/var/lib/s.db", b"b" * 5000)
     pod.break_stream_after = 2
     sha, size = transport(pod).download("/var/lib/s.db", str(tmp_path / "s.db"))
-    assert size == 5000 and len([c for c in pod.calls if c[0] == "cat"]) == 2
+    assert size == 5000 and len([c for c in pod.calls if c[:3] == ["sh", "-c", pod_transport.DOWNLOAD_SCRIPT]]) == 2
 
 
 def test_download_missing_file_is_clear(pod, tmp_path):
@@ -101,6 +107,45 @@ def test_upload_chunks_and_verifies(pod, tmp_path):
     assert pod.files["/var/lib/r.db"] == data and "/var/lib/r.db.tmp" not in pod.files
     assert pod.stdin_writes == [1000, 1000, 1000, 1000, 500]  # streamed, never one big write
     assert size == 4500 and sha == hashlib.sha256(data).hexdigest()
+
+
+def test_upload_is_one_exec_plus_the_rename(pod, tmp_path):
+    src = tmp_path / "s.db"
+    src.write_bytes(b"y" * 2500)
+    transport(pod).upload(str(src), "/var/lib/r.db")
+    assert pod.calls == [["sh", "-c", pod_transport.UPLOAD_SCRIPT, "/var/lib/r.db.tmp", "2500"],
+                         ["mv", "-f", "/var/lib/r.db.tmp", "/var/lib/r.db"]]
+
+
+def test_upload_to_a_full_disk_fails_at_once_with_the_reason(pod, tmp_path):
+    src = tmp_path / "s.db"
+    src.write_bytes(b"y" * 2500)
+    pod.disk_full_after = 1000
+    with pytest.raises(PodTransportError, match="No space left on device"):
+        transport(pod).upload(str(src), "/var/lib/r.db")
+    assert len(pod.calls) == 2  # the upload and the removal of the partial file: no retries
+    assert "/var/lib/r.db" not in pod.files and "/var/lib/r.db.tmp" not in pod.files
+
+
+def test_mask_payload_equals_websocket_clients_masking():
+    websocket = pytest.importorskip("websocket")
+    for size in (0, 1, 3, 4, 5, 1000, 65537):
+        data = os.urandom(size)
+        key = os.urandom(4)
+        assert pod_transport.mask_payload(key, data) == websocket.ABNF.mask(key, data)
+
+
+def test_stdin_frames_are_the_same_bytes_as_the_clients_own(pod):
+    websocket = pytest.importorskip("websocket")
+    sent = []
+    ws = type("WS", (), {})()
+    ws.sock = type("Sock", (), {"send_frame": lambda self, frame: sent.append(frame)})()
+    pod_transport._send_stdin(ws, b"\x01payload\xff" * 100)
+    frame = sent[0]
+    frame.get_mask_key = lambda _n: b"\x11\x22\x33\x44"
+    reference = websocket.ABNF.create_frame(b"\x00" + b"\x01payload\xff" * 100, websocket.ABNF.OPCODE_BINARY)
+    reference.get_mask_key = lambda _n: b"\x11\x22\x33\x44"
+    assert frame.format() == reference.format()
 
 
 def test_upload_rejects_wrong_expected_sha(pod, tmp_path):
