@@ -132,8 +132,9 @@ def main():
                 md.append("| %s | %s MiB | %s | %s |" % (
                     "pod→local" if d == "down" else "local→pod", size, " | ".join(cells),
                     ratio(med.get("ours"), med.get("kubectl-cp"))))
-        md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 round trip included); "
-               "in-process = the transfer call alone. ours = PodTransport as shipped; RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
+        md += ["", "MiB/s = size / wall time of the whole command (process start-up, imports and, for ours, the sha256 "
+               "checks of both ends included); in-process = the transfer call alone. ours = PodTransport as shipped; "
+               "RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
                "(for k8s_cp: the largest process of the `ansible` ad-hoc run).", ""]
 
     # 3. backup

@@ -90,9 +90,32 @@ def access_label(attributes):
     return "%s %s%s" % (attributes.get("verb"), resource, where)
 
 
+def pods_selected_by(pods, selectors):
+    """The pods whose labels match any of ``selectors`` (Deployment ``spec.selector`` objects).
+
+    ``pods | pods_selected_by(deployments | map(attribute='spec.selector'))`` finds the pods of several
+    Deployments in one pod list, terminating ones included."""
+    wanted = []
+    for selector in selectors or []:
+        selector = selector or {}
+        if selector.get("matchExpressions"):
+            raise AnsibleFilterError("pods_selected_by: selectors with matchExpressions are not supported: %r" % (selector,))
+        labels = selector.get("matchLabels") or {}
+        if not labels:
+            raise AnsibleFilterError("pods_selected_by: an empty selector would select every pod")
+        wanted.append(labels)
+    selected = []
+    for pod in pods or []:
+        have = ((pod or {}).get("metadata") or {}).get("labels") or {}
+        if any(all(have.get(key) == value for key, value in labels.items()) for labels in wanted):
+            selected.append(pod)
+    return selected
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "pods_selected_by": pods_selected_by,
             "control_plane_namespace": control_plane_namespace,
             "etcd_topology": etcd_topology,
             "quantity_bytes": quantity_bytes,

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.hcp.etcd.plugins.filter.hcp_etcd import pods_selected_by, quantity_bytes
+
+
+def pod(name, **labels):
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+def test_pods_selected_by_finds_the_pods_of_several_deployments():
+    pods = [pod("kas-1", app="kube-apiserver", hash="a"), pod("oas-1", app="openshift-apiserver"),
+            pod("etcd-0", app="etcd"), pod("other", app="kube-apiserver-proxy"), {"metadata": {"name": "bare"}}]
+    selectors = [{"matchLabels": {"app": "kube-apiserver"}}, {"matchLabels": {"app": "openshift-apiserver"}},
+                 {"matchLabels": {"app": "openshift-oauth-apiserver"}}]
+    assert [p["metadata"]["name"] for p in pods_selected_by(pods, selectors)] == ["kas-1", "oas-1"]
+    assert pods_selected_by([pod("etcd-0", app="etcd")], selectors) == []
+
+
+def test_pods_selected_by_needs_every_label_of_a_selector():
+    selectors = [{"matchLabels": {"app": "kube-apiserver", "tier": "cp"}}]
+    assert pods_selected_by([pod("a", app="kube-apiserver")], selectors) == []
+    assert len(pods_selected_by([pod("b", app="kube-apiserver", tier="cp", x="y")], selectors)) == 1
+
+
+def test_pods_selected_by_refuses_selectors_it_cannot_judge():
+    with pytest.raises(AnsibleFilterError, match="every pod"):
+        pods_selected_by([pod("a")], [{"matchLabels": {}}])
+    with pytest.raises(AnsibleFilterError, match="matchExpressions"):
+        pods_selected_by([pod("a")], [{"matchExpressions": [{"key": "app", "operator": "Exists"}]}])
+
+
+def test_quantity_bytes():
+    assert quantity_bytes("8Gi") == 8 * 2 ** 30
+    assert quantity_bytes("500M") == 500 * 10 ** 6
+    assert quantity_bytes(1073741824) == 1073741824
