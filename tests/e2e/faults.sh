@@ -256,7 +256,8 @@ case_helper() {
   local kind=$1 pre=$OUT/$1 t0=$SECONDS rc pod when at_end msg header back
   local delay later
   case $kind in
-    helper-copy) header='Step 1b' later='Step 2' delay=${FAULT_HELPER_DELAY:-1} ;;
+    # the copy starts with the staging restore task (its helpers are Ready by then)
+    helper-copy) header='Restore each member from the snapshot .staging only.' later='Step 2' delay=${FAULT_HELPER_DELAY:-1} ;;
     *) header='Steps 6 and 7' later='Step 8' delay=${FAULT_HELPER_DELAY:-0} ;;
   esac
   log "$kind: damage, restore, delete a helper pod once '$header' starts"
@@ -268,6 +269,9 @@ case_helper() {
   fi
   sleep "$delay"
   pod=$(k -n "$NS" get pods -l hcp.etcd/role=restore-helper -o name | sort | head -n1)
+  if [ -z "$pod" ]; then  # nothing to delete: the case would prove nothing
+    play_wait; record "$kind" FAIL "no helper pod to delete ${delay}s after '$header' (log $pre.run.log)"; return
+  fi
   if grep -q "$later" "$pre.run.log"; then when="after '$header' (too late)"; else when="during '$header'"; fi
   k -n "$NS" delete "$pod" --wait=false >/dev/null
   log "$kind: deleted $pod $when"
