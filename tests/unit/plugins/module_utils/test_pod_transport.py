@@ -24,6 +24,13 @@ def transport(pod, core=None, **kw):
                         sleep=lambda _s: None, retry_delay=0, **kw)
 
 
+def local_file(tmp_path, data):
+    """A local source file holding ``data``; its path as a string."""
+    src = tmp_path / "s.db"
+    src.write_bytes(data)
+    return str(src)
+
+
 def test_parse_exit_status():
     assert pod_transport.parse_exit_status(b'{"metadata":{},"status":"Success"}') == (0, "")
     rc, msg = pod_transport.parse_exit_status(
@@ -101,28 +108,25 @@ def test_download_missing_file_is_clear(pod, tmp_path):
 
 def test_upload_chunks_and_verifies(pod, tmp_path):
     data = os.urandom(4500)
-    src = tmp_path / "s.db"
-    src.write_bytes(data)
-    sha, size = transport(pod).upload(str(src), "/var/lib/r.db", expected_sha256=hashlib.sha256(data).hexdigest())
+    src = local_file(tmp_path, data)
+    sha, size = transport(pod).upload(src, "/var/lib/r.db", expected_sha256=hashlib.sha256(data).hexdigest())
     assert pod.files["/var/lib/r.db"] == data and "/var/lib/r.db.tmp" not in pod.files
     assert pod.stdin_writes == [1000, 1000, 1000, 1000, 500]  # streamed, never one big write
     assert size == 4500 and sha == hashlib.sha256(data).hexdigest()
 
 
 def test_upload_is_one_exec_plus_the_rename(pod, tmp_path):
-    src = tmp_path / "s.db"
-    src.write_bytes(b"y" * 2500)
-    transport(pod).upload(str(src), "/var/lib/r.db")
+    src = local_file(tmp_path, b"y" * 2500)
+    transport(pod).upload(src, "/var/lib/r.db")
     assert pod.calls == [["sh", "-c", pod_transport.UPLOAD_SCRIPT, "/var/lib/r.db.tmp", "2500"],
                          ["mv", "-f", "/var/lib/r.db.tmp", "/var/lib/r.db"]]
 
 
 def test_upload_to_a_full_disk_fails_at_once_with_the_reason(pod, tmp_path):
-    src = tmp_path / "s.db"
-    src.write_bytes(b"y" * 2500)
+    src = local_file(tmp_path, b"y" * 2500)
     pod.disk_full_after = 1000
     with pytest.raises(PodTransportError, match="No space left on device"):
-        transport(pod).upload(str(src), "/var/lib/r.db")
+        transport(pod).upload(src, "/var/lib/r.db")
     assert len(pod.calls) == 2  # the upload and the removal of the partial file: no retries
     assert "/var/lib/r.db" not in pod.files and "/var/lib/r.db.tmp" not in pod.files
 
@@ -149,19 +153,17 @@ def test_stdin_frames_are_the_same_bytes_as_the_clients_own(pod):
 
 
 def test_upload_rejects_wrong_expected_sha(pod, tmp_path):
-    src = tmp_path / "s.db"
-    src.write_bytes(b"x" * 100)
+    src = local_file(tmp_path, b"x" * 100)
     with pytest.raises(PodTransportError, match="expected"):
-        transport(pod).upload(str(src), "/var/lib/r.db", expected_sha256="0" * 64)
+        transport(pod).upload(src, "/var/lib/r.db", expected_sha256="0" * 64)
     assert "/var/lib/r.db" not in pod.files and "/var/lib/r.db.tmp" not in pod.files
 
 
 def test_upload_remote_mismatch_fails_after_retries(pod, tmp_path):
-    src = tmp_path / "s.db"
-    src.write_bytes(b"x" * 3000)
+    src = local_file(tmp_path, b"x" * 3000)
     pod.corrupt_next_checksum = 10
     with pytest.raises(PodTransportError, match="sha256 mismatch uploading"):
-        transport(pod).upload(str(src), "/var/lib/r.db")
+        transport(pod).upload(src, "/var/lib/r.db")
     assert "/var/lib/r.db" not in pod.files
 
 
