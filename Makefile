@@ -11,9 +11,6 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 
-# The kill points of the reduced fault run (make e2e-faults-ci): 3 s after the Step 2 header (API
-# Deployments being scaled to 0) and while a member swap runs (Steps 6 and 7).
-CI_FAULT_POINTS ?= 3+3 8+async
 NAME   ?= demo
 POLICY ?= HighlyAvailable
 ETCD   ?= 3.5
@@ -42,7 +39,7 @@ build: install ## build the collection artifact (hcp-etcd-<version>.tar.gz)
 ## ---- tests -------------------------------------------------------------------------------
 
 .PHONY: test
-test: lint sanity units e2e e2e-faults-ci ## every test: lint, sanity, units, end-to-end and fault injection on a real cluster
+test: lint sanity units e2e ## every test: lint, sanity, units, end-to-end and fault injection on a real cluster
 
 .PHONY: lint
 lint: install ## ansible-lint (production profile)
@@ -57,13 +54,13 @@ units: install ## unit tests (pytest) of the pure logic
 	tests/unit/run.sh
 
 .PHONY: e2e
-e2e: install ## molecule scenarios on the local cluster (or on $KUBECONFIG)
+e2e: install ## molecule scenarios, fleet and reduced fault run on the local cluster (or $KUBECONFIG), E2E_JOBS at a time
 	tests/e2e/run.sh
 e2e-faults: install ## kill the restore at every step and rerun; helper pod and etcd pod faults (FAULT_POINTS="2 7 11")
 	tests/e2e/faults.sh
 .PHONY: e2e-faults-ci
 e2e-faults-ci: install ## the reduced fault run of make test: crash while the API stops and mid-swap, helper pod lost mid-swap
-	FAULT_POINTS="$(CI_FAULT_POINTS)" FAULT_CASES="points helper-swap" tests/e2e/faults.sh
+	SCENARIOS=faults-ci tests/e2e/run.sh
 
 .PHONY: bench
 bench: install ## benchmark vs the documented procedure / kubectl cp (bench/results.md; BENCH_SMOKE=1 for a quick check)

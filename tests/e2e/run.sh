@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The end-to-end proof: every molecule scenario against a real Kubernetes. Uses $KUBECONFIG when it
-# is set (kind or any disposable cluster), otherwise brings up the local cluster (make cluster-up).
-# SCENARIOS="restore_ha backup" limits the run. Prints the wall time of each scenario.
+# The end-to-end proof: every molecule scenario, the fleet and the reduced fault run against a real
+# Kubernetes. Uses $KUBECONFIG when it is set (kind or any disposable cluster), otherwise brings up the
+# local cluster (make cluster-up).
+#
+#   tests/e2e/run.sh                          everything, E2E_JOBS (default 3) at a time
+#   SCENARIOS="restore_ha backup" tests/e2e/run.sh   only these (molecule scenarios, fleet, faults-ci)
+#   E2E_JOBS=1 tests/e2e/run.sh               one after the other
+#
+# Each scenario has its own control plane (its own HostedCluster and namespace), so independent
+# scenarios run at the same time on the shared cluster; they mostly wait on pods. The longest start
+# first. Each one's output goes to its own log; a summary with each one's wall time is printed at the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -20,35 +28,70 @@ export ANSIBLE_COLLECTIONS_PATH=$repo/.collections
 export PATH=$repo/.venv/bin:$PATH
 mkdir -p "$HCP_ETCD_E2E_DIR"
 
-scenarios=${SCENARIOS:-backup restore_ha restore_single restore_db_copy restore_etcd34 rerun least_privilege refusals}
-scenarios=${scenarios//fleet/}
+# Longest first (wall seconds measured alone on the 2-core machine), so that the lanes end together.
+ALL="refusals faults-ci rerun restore_etcd34 restore_ha restore_db_copy least_privilege restore_single backup fleet"
+# The reduced fault run: kill points 3 s after the Step 3 header and mid-swap, and a helper pod lost mid-swap.
+CI_FAULT_POINTS=${CI_FAULT_POINTS:-3+3 8+async}
+items=${SCENARIOS:-$ALL}
+jobs=${E2E_JOBS:-3}
+t_all=$SECONDS
+
+ts() { date +%H:%M:%S; }
+
+# run_item NAME LOG: one scenario, output to LOG; its exit status.
+run_item() {
+  local name=$1 log=$2
+  case $name in
+    fleet)      # the hcp.etcd.hosted_clusters inventory and one backup run for two control planes
+      tests/e2e/fleet.sh ;;
+    faults-ci)  # the full matrix is make e2e-faults
+      FAULT_POINTS=$CI_FAULT_POINTS FAULT_CASES="points helper-swap" tests/e2e/faults.sh ;;
+    *)
+      cd tests/e2e
+      # molecule keeps "prepared" in its state between runs; this driver has no destroy to clear it
+      molecule --base-config molecule/base.yml reset -s "$name" > /dev/null 2>&1 || true
+      molecule --base-config molecule/base.yml test -s "$name" ;;
+  esac > "$log" 2>&1
+}
+
+declare -A pid_of=() start_of=() log_of=()
 summary=()
 status=0
-cd tests/e2e
-for scenario in $scenarios; do
-  start=$SECONDS
-  log=$HCP_ETCD_E2E_DIR/molecule-$scenario.log
-  echo "=== scenario $scenario (log: $log)"
-  # molecule keeps "prepared" in its state between runs; this driver has no destroy to clear it
-  molecule --base-config molecule/base.yml reset -s "$scenario" > /dev/null 2>&1 || true
-  if molecule --base-config molecule/base.yml test -s "$scenario" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; fi
-  grep -hoE '(verify etcd-[0-9]+: [^"]*|VERDICT: [^"]*)' "$log" | awk '!seen[$0]++' || true
-  [ "$result" = passed ] || tail -n 60 "$log"
-  summary+=("$(printf '%-18s %-7s %4d s' "$scenario" "$result" $((SECONDS - start)))")
-done
 
-# The fleet: the hcp.etcd.hosted_clusters inventory and one backup run for two control planes.
-if [ -z "${SCENARIOS:-}" ] || [[ " $SCENARIOS " == *" fleet "* ]]; then
-  start=$SECONDS
-  log=$HCP_ETCD_E2E_DIR/fleet.log
-  echo "=== fleet (log: $log)"
-  if "$repo/tests/e2e/fleet.sh" > "$log" 2>&1; then result=passed; else result=FAILED; status=1; tail -n 60 "$log"; fi
-  summary+=("$(printf '%-18s %-7s %4d s' fleet "$result" $((SECONDS - start)))")
-fi
+finish() {  # NAME: collect one finished scenario
+  local name=$1 rc=0 result=passed log=${log_of[$1]}
+  wait "${pid_of[$name]}" || rc=$?
+  [ "$rc" = 0 ] || { result=FAILED; status=1; }
+  echo "=== $(ts) $name $result in $((SECONDS - ${start_of[$name]})) s (log: $log)"
+  grep -hoE '(verify etcd-[0-9]+: [^"]*|VERDICT: [^"]*|RESULT .*|faults: .*)' "$log" | awk '!seen[$0]++' || true
+  [ "$result" = passed ] || tail -n 60 "$log"
+  summary+=("$(printf '%-18s %-7s %4d s' "$name" "$result" $((SECONDS - ${start_of[$name]})))")
+  unset "pid_of[$name]"
+}
+
+for name in $items; do
+  while [ "${#pid_of[@]}" -ge "$jobs" ]; do
+    wait -n "${pid_of[@]}" || true
+    for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || finish "$n"; done
+  done
+  case $name in
+    fleet|faults-ci) log_of[$name]=$HCP_ETCD_E2E_DIR/$name.log ;;
+    *) [ -d "tests/e2e/molecule/$name" ] || { echo "unknown scenario $name (molecule scenarios, fleet, faults-ci)"; exit 2; }
+       log_of[$name]=$HCP_ETCD_E2E_DIR/molecule-$name.log ;;
+  esac
+  echo "=== $(ts) start $name (log: ${log_of[$name]})"
+  start_of[$name]=$SECONDS
+  run_item "$name" "${log_of[$name]}" &
+  pid_of[$name]=$!
+done
+while [ "${#pid_of[@]}" -gt 0 ]; do
+  wait -n "${pid_of[@]}" || true
+  for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || finish "$n"; done
+done
 
 # Key material must never reach any output.
 if grep -lE -- '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$HCP_ETCD_E2E_DIR"/*.log; then
   echo "FAIL: private key material in the output above"; status=1
 fi
-printf '%s\n' "=== end-to-end summary" "${summary[@]}"
+printf '%s\n' "=== end-to-end summary ($jobs at a time)" "${summary[@]}" "wall time: $((SECONDS - t_all)) s"
 exit $status
