@@ -27,7 +27,9 @@ description:
   - "Groups: C(hosted_clusters) (every host), C(ns_<namespace>) (characters other than letters, digits and
     C(_) become C(_)), C(policy_highlyavailable) / C(policy_singlereplica) from
     C(spec.controllerAvailabilityPolicy), and C(etcd_managed) / C(etcd_unmanaged) from C(spec.etcd.managementType)."
-  - HostedClusters being deleted (with a C(deletionTimestamp)) are left out.
+  - HostedClusters being deleted (with a C(deletionTimestamp)) are left out, and so is, with a warning that
+    names it, a HostedCluster whose control-plane namespace name would not be a valid namespace name (the
+    others are still listed).
   - The connection options are those of kubernetes.core; when none is set in the inventory file, the
     C(K8S_AUTH_*) environment variables, then C(KUBECONFIG) and C(~/.kube/config) are used, like kubernetes.core's
     modules do. The inventory file name must end with C(hosted_clusters.yml) or C(hosted_clusters.yaml).
@@ -125,10 +127,7 @@ def host_vars(hosted_cluster):
     spec = hosted_cluster.get("spec") or {}
     name = meta.get("name")
     namespace = meta.get("namespace")
-    try:
-        cp_namespace = control_plane_namespace(namespace, name)
-    except EtcdCliError as exc:
-        raise AnsibleParserError("HostedCluster %s/%s: %s" % (namespace, name, to_native(exc)))
+    cp_namespace = control_plane_namespace(namespace, name)  # EtcdCliError when it is not a valid name
     return {
         "cluster_name": name,
         "hosted_cluster_namespace": namespace,
@@ -215,7 +214,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         if meta.get("deletionTimestamp"):
             self.display.vvv("hosted_clusters: skipping %s/%s, being deleted" % (meta.get("namespace"), meta.get("name")))
             return
-        variables = host_vars(hosted_cluster)
+        try:
+            variables = host_vars(hosted_cluster)
+        except EtcdCliError as exc:  # one bad HostedCluster must not hide the rest of the fleet
+            self.display.warning("hosted_clusters: skipping HostedCluster %s/%s: %s"
+                                 % (meta.get("namespace"), meta.get("name"), to_native(exc)))
+            return
         host = host_name(variables["hosted_cluster_namespace"], variables["cluster_name"])
         for group in host_groups(variables):
             self.inventory.add_group(group)

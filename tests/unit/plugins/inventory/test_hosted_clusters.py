@@ -26,6 +26,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader, inventory_loader
 from ansible.template import Templar
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+from ansible.utils.display import Display
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ForbiddenError, ResourceNotFoundError
 
@@ -234,10 +235,15 @@ def test_forbidden_namespace_is_an_error_that_names_it(tmp_path, fake_api):
         load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\nnamespaces: [clusters, secret-ns]\n")
 
 
-def test_control_plane_namespace_too_long_is_refused(tmp_path, fake_api):
-    fake_api([hosted_cluster("clusters", "x" * 60)])
-    with pytest.raises(AnsibleError, match="not a valid namespace name"):
-        load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
+def test_hosted_cluster_with_an_invalid_namespace_is_skipped_with_a_warning(tmp_path, fake_api, hosted_clusters,
+                                                                          monkeypatch):
+    fake_api([hosted_cluster("clusters", "x" * 60), hosted_cluster("clusters", "good", policy="SingleReplica")])
+    warnings = []
+    monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
+    data = load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
+    assert sorted(data.hosts) == ["clusters/good"]
+    assert len(warnings) == 1 and "skipping HostedCluster clusters/" + "x" * 60 in warnings[0]
+    assert "not a valid namespace name" in warnings[0]
 
 
 def test_only_files_named_hosted_clusters_are_ours(tmp_path, fake_api, hosted_clusters):
