@@ -16,16 +16,32 @@
 
 Transient websocket failures (connection closed, handshake 5xx, 429) are retried a few times;
 the transfer functions retry the whole transfer, ``exec`` only retries opening the stream unless
-``idempotent=True``.
+``idempotent=True``. A full local disk (download) is reported as such and never retried.
+
+Timeouts grow with the size: every byte streamed extends the deadline by its time at
+``MIN_RATE`` bytes/s, and ``scaled_timeout(size, floor)`` gives commands whose work grows with a
+file (snapshot status and restore) their time.
+
+Fault hook (tests only, off unless ``HCP_ETCD_FAULT`` is set in the module's environment):
+``HCP_ETCD_FAULT=<regex>:<n>:<action>[;...]``. Every exec is described as ``"<tag> <pod>: <argv>"``
+(the tag is what the module sets, etcd_restore_member sets its state); at the n-th exec whose
+description matches the regex, ``kill`` SIGKILLs the module process before the exec runs,
+``kill-after`` after it ran, ``fail`` does not run it and returns rc 126, ``lose-exit`` runs it and
+loses its exit status (as a broken stream would). Matches are counted in the file
+``HCP_ETCD_FAULT_COUNT_FILE`` when set (across module runs), else in the process.
+``HCP_ETCD_FAULT_TRACE=<file>`` appends the description of every exec to that file.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
+import re
+import signal
 import tempfile
 import time
 
@@ -58,10 +74,18 @@ RC_NOT_FOUND = 127
 RC_CANNOT_EXEC = 126
 EXEC_FAILED_PREFIX = "exec failed: "
 SOCKET_TIMEOUT = 120
+MIN_RATE = 2 * 1024 * 1024  # bytes/s: the slowest transfer or snapshot command still taken as working
+FAULT_ENV = "HCP_ETCD_FAULT"
+FAULT_COUNT_ENV = "HCP_ETCD_FAULT_COUNT_FILE"
+FAULT_TRACE_ENV = "HCP_ETCD_FAULT_TRACE"
+FAULT_ACTIONS = ("kill", "kill-after", "fail", "lose-exit")
+FAULT_MESSAGE = "injected fault (%s)" % FAULT_ENV
 # upload: the container hashes the bytes as it writes them, then reports the size on disk
 UPLOAD_SCRIPT = 'umask 077 && head -c "$1" | tee "$0" | sha256sum && wc -c < "$0"'
 # download: the size, then sha256sum reading the file while cat streams it (both on stderr)
 DOWNLOAD_SCRIPT = 'wc -c < "$0" >&2 || exit 1; sha256sum < "$0" >&2 & cat "$0" || exit 1; wait $!'
+# write_bytes: head -c ends on the byte count; sync FILE (coreutils) fsyncs the file, then its directory
+WRITE_SCRIPT = 'umask 077 && head -c "$1" > "$0" && sync -- "$0" && mv -f -- "$0" "$2" && sync -- "${2%/*}/"'
 _XOR_TABLES = []
 
 
@@ -101,6 +125,14 @@ class PodTransportError(Exception):
 
 class TransientTransportError(PodTransportError):
     """Failure worth retrying (stream closed early, API 5xx/429, checksum mismatch)."""
+
+
+class ExitStatusLost(TransientTransportError):
+    """The command ran (or may have run) but its exit status never arrived: its effect is unknown."""
+
+
+class LocalDiskError(PodTransportError):
+    """Writing on the controller failed (disk full, quota, read-only): not a broken stream, not retried."""
 
 
 class ExecTimeout(PodTransportError):
@@ -182,6 +214,84 @@ def _text(data):
     return data or ""
 
 
+def scaled_timeout(size, floor=DEFAULT_TIMEOUT):
+    """Seconds for work on ``size`` bytes: ``floor``, or more when ``size`` needs it at MIN_RATE."""
+    return max(int(floor or DEFAULT_TIMEOUT), 60 + int(size or 0) // MIN_RATE)
+
+
+def parse_faults(text):
+    """``[(regex, n, action)]`` from HCP_ETCD_FAULT; a bad spec raises (a test must not run fault-free)."""
+    faults = []
+    for spec in (text or "").split(";"):
+        if not spec.strip():
+            continue
+        try:
+            pattern, count, action = spec.strip().rsplit(":", 2)
+            count = int(count)
+        except ValueError:
+            raise PodTransportError("%s: %r is not <regex>:<n>:<action>" % (FAULT_ENV, spec))
+        if action not in FAULT_ACTIONS or count < 1:
+            raise PodTransportError("%s: %r: n >= 1, action one of %s" % (FAULT_ENV, spec, ", ".join(FAULT_ACTIONS)))
+        faults.append((re.compile(pattern), count, action))
+    return faults
+
+
+def _kill_self():  # replaced in unit tests
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FaultHook(object):
+    """The test-only fault injection of every exec (see the module docstring); inert without the env."""
+
+    def __init__(self, environ=None):
+        environ = os.environ if environ is None else environ
+        self.faults = parse_faults(environ.get(FAULT_ENV))
+        self.count_file = environ.get(FAULT_COUNT_ENV)
+        self.trace_file = environ.get(FAULT_TRACE_ENV)
+        self.counts = {}
+
+    def __bool__(self):
+        return bool(self.faults or self.trace_file)
+
+    __nonzero__ = __bool__
+
+    def _bump(self, indexes):
+        """Add one to the match count of each fault in ``indexes``; return the new counts."""
+        if not self.count_file:
+            for index in indexes:
+                self.counts[index] = self.counts.get(index, 0) + 1
+            return dict(self.counts)
+        import fcntl
+
+        with open(self.count_file, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            try:
+                counts = dict((int(k), v) for k, v in json.loads(handle.read() or "{}").items())
+            except ValueError:
+                counts = {}
+            for index in indexes:
+                counts[index] = counts.get(index, 0) + 1
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(counts))
+            return counts
+
+    def action(self, subject):
+        """The action to take for the exec described by ``subject``, or None."""
+        if self.trace_file:
+            with open(self.trace_file, "a") as handle:
+                handle.write(subject.replace("\n", " ") + "\n")
+        matching = [i for i, (regex, _n, _a) in enumerate(self.faults) if regex.search(subject)]
+        if not matching:
+            return None
+        counts = self._bump(matching)
+        for index in matching:
+            if counts[index] == self.faults[index][1]:
+                return self.faults[index][2]
+        return None
+
+
 class PodTransport(object):
     """Exec, download and upload against one container of one pod."""
 
@@ -210,6 +320,8 @@ class PodTransport(object):
         self._stream = stream_fn or k8s_stream
         self._sleep = sleep
         self._clock = clock
+        self.tag = "-"  # names the caller in the fault hook's exec descriptions
+        self.faults = FaultHook()
 
     # ---- pod checks ----------------------------------------------------------------------
 
@@ -313,11 +425,34 @@ class PodTransport(object):
 
     def _run(self, argv, stdin_source=None, on_stdout=None, timeout=None):
         """Run once; stream stdin from an iterable of bytes; return ``(rc, stderr)``."""
+        action = self.faults.action("%s %s: %s" % (self.tag, self.pod, " ".join(argv))) if self.faults else None
+        if action == "kill":
+            _kill_self()
+        if action == "fail":  # as an exec that could not start: never a command's own answer
+            return RC_CANNOT_EXEC, ("%s: %s not run" % (FAULT_MESSAGE, argv[0])).encode("utf-8")
+        rc, stderr = self._run_stream(argv, stdin_source, on_stdout, timeout)
+        if action == "kill-after":
+            _kill_self()
+        if action == "lose-exit":
+            raise ExitStatusLost("exec stream to %s closed without an exit status (%s)" % (self.where(), FAULT_MESSAGE))
+        return rc, stderr
+
+    def _run_stream(self, argv, stdin_source, on_stdout, timeout):
         timeout = timeout or self.timeout
-        deadline = self._clock() + timeout
+        start = self._clock()
+        streamed = [0]  # every byte streamed either way extends the deadline by its time at MIN_RATE
+
+        def deadline():
+            return start + timeout + streamed[0] / float(MIN_RATE)
+
         ws = self._open(argv, stdin=stdin_source is not None)
         stderr_parts = []
-        on_stdout = on_stdout or (lambda _data: None)
+        sink = on_stdout or (lambda _data: None)
+
+        def on_stdout(data):
+            streamed[0] += len(data)
+            sink(data)
+
         error_raw = b""
         try:
             try:
@@ -327,14 +462,15 @@ class PodTransport(object):
                             break
                         if chunk:
                             _send_stdin(ws, chunk)
+                            streamed[0] += len(chunk)
                         ws.update(timeout=0)
                         self._drain(ws, on_stdout, stderr_parts)
-                        if self._clock() > deadline:
+                        if self._clock() > deadline():
                             raise ExecTimeout("%s timed out after %ss in %s" % (argv[0], timeout, self.where()))
                     if ws.is_open() and hasattr(ws, "close_channel"):
                         ws.close_channel(STDIN_CHANNEL)
                 while ws.is_open():
-                    remaining = deadline - self._clock()
+                    remaining = deadline() - self._clock()
                     if remaining <= 0:
                         raise ExecTimeout(
                             "%s timed out after %ss in %s; raise the timeout option"
@@ -350,7 +486,7 @@ class PodTransport(object):
                 if raw:
                     error_raw += raw if isinstance(raw, bytes) else raw.encode("utf-8")
             except (WebSocketException, OSError) as exc:
-                raise TransientTransportError("exec stream to %s broke: %s" % (self.where(), exc))
+                raise ExitStatusLost("exec stream to %s broke: %s" % (self.where(), exc))
         finally:
             try:
                 ws.close()
@@ -359,7 +495,7 @@ class PodTransport(object):
         rc, message = parse_exit_status(error_raw)
         stderr = b"".join(stderr_parts)
         if rc is None:
-            raise TransientTransportError(
+            raise ExitStatusLost(
                 "exec stream to %s closed without an exit status (stream timeout?)" % self.where()
             )
         if message and rc in (RC_NOT_FOUND, RC_CANNOT_EXEC) and not stderr:
@@ -429,13 +565,15 @@ class PodTransport(object):
             with os.fdopen(fd, "wb") as handle:
 
                 def sink(data):
-                    handle.write(data)
+                    with _local_write(tmp_path):
+                        handle.write(data)
                     digest.update(data)
                     counter[0] += len(data)
 
                 rc, err = self._run(["sh", "-c", DOWNLOAD_SCRIPT, remote_path], on_stdout=sink, timeout=timeout)
-                handle.flush()
-                os.fsync(handle.fileno())
+                with _local_write(tmp_path):
+                    handle.flush()
+                    os.fsync(handle.fileno())
             remote_size, remote_sha, detail = _parse_size_and_sha(err)
             if rc != 0:
                 if rc == RC_NOT_FOUND and _looks_missing(err, "sh"):
@@ -491,6 +629,7 @@ class PodTransport(object):
 
     def _upload_once(self, local_path, remote_path, expected_sha256, timeout):
         size = os.path.getsize(local_path)
+        timeout = scaled_timeout(size, timeout or self.timeout)
         tmp_remote = remote_path + ".tmp"
         digest = hashlib.sha256()
         counter = [0]
@@ -530,14 +669,15 @@ class PodTransport(object):
             raise TransientTransportError(
                 "sha256 mismatch uploading to %s: local %s, pod %s" % (tmp_remote, local_sha, remote_sha)
             )
-        self.exec_ok(["mv", "-f", tmp_remote, remote_path], what="mv %s" % tmp_remote)
+        self.exec_ok(["mv", "-f", "--", tmp_remote, remote_path], what="mv %s" % tmp_remote)
         return local_sha, size
 
     def write_bytes(self, remote_path, data, timeout=60):
-        """Write a small blob (e.g. a JSON marker) atomically into the container."""
+        """Write a small blob (a marker, a journal) atomically and durably into the container: into a
+        temporary file, fsync it, rename it over ``remote_path``, fsync the directory."""
         tmp_remote = remote_path + ".tmp"
         rc, _out, err = self.exec(
-            ["sh", "-c", 'umask 077 && head -c "$1" > "$0" && mv -f "$0" "$2"', tmp_remote, str(len(data)), remote_path],
+            ["sh", "-c", WRITE_SCRIPT, tmp_remote, str(len(data)), remote_path],
             stdin=data,
             timeout=timeout,
             idempotent=True,
@@ -554,9 +694,28 @@ class PodTransport(object):
 
     def _remove_quietly(self, remote_path):
         try:
-            self.exec(["rm", "-f", remote_path], idempotent=True, timeout=60)
+            self.exec(["rm", "-f", "--", remote_path], idempotent=True, timeout=60)
         except PodTransportError:
             pass
+
+
+class _local_write(object):
+    """Context: an OSError while writing ``path`` on the controller becomes LocalDiskError (not retried)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, _tb):
+        if exc_type is not None and issubclass(exc_type, OSError):
+            reason = "no space left on the controller's disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else str(exc)
+            raise LocalDiskError(
+                "cannot write %s on the controller: %s (%s); free space there or choose another destination"
+                % (self.path, reason, os.strerror(exc.errno) if exc.errno else exc)
+            )
+        return False
 
 
 def _looks_missing(err, name=None):

@@ -22,7 +22,15 @@ description:
     O(snapshot_sha256) or the sidecar when known), checks it with C(snapshot status), runs
     C(etcdutl snapshot restore) (C(etcdctl) on etcd 3.4) into a staging directory and only
     then swaps it into O(data_dir). The previous data directory is kept as
-    C(<data_dir>.pre-restore-<UTC timestamp>) when O(keep_previous=true) and space allows.
+    C(<data_dir>.pre-restore-<UTC timestamp>) (unless O(keep_previous=false)).
+  - Live data is never removed to make room. When the volume cannot hold the uploaded snapshot and
+    the restored member beside the live data, the module refuses before any change, with the free
+    and needed bytes and the fix (grow the PVC, or remove leftovers of earlier restores).
+  - The swap is journaled (see C(plugins/module_utils/member_volume.py)). Before each rename an
+    intent journal C(.hcp-etcd-journal.json) is written atomically on the volume, naming the run, the
+    previous and the staged directory. A later call settles an interrupted swap or rollback from the
+    journal first (this run's swap is finished, another run's is undone), and a rename whose exit
+    status was lost is checked on the volume, never retried blindly.
   - Adds C(--bump-revision) and C(--mark-compacted) when the tool in the pod supports them
     (detected from C(snapshot restore --help)), so watchers and informers do not serve stale caches.
   - With O(state=staged) it stops before the swap, leaving the restored member in O(staging_dir).
@@ -41,7 +49,7 @@ extends_documentation_fragment:
 requirements:
   - "python >= 3.9"
   - "kubernetes >= 24.2.0"
-  - "In the container: etcdutl (etcd 3.5+) or etcdctl (etcd 3.4), sh, head, wc, sha256sum, stat, df, mv, rm"
+  - "In the container: etcdutl (etcd 3.5+) or etcdctl (etcd 3.4), sh and coreutils (head, wc, sha256sum, stat, df, du, ls, mv -T, rm, sync)"
 attributes:
   check_mode:
     support: full
@@ -102,21 +110,25 @@ options:
     description: Peer URL(s) of O(member). Default is O(member)'s URL in O(initial_cluster).
     type: str
   data_dir:
-    description: etcd data directory in the pod.
+    description:
+      - etcd data directory in the pod. An absolute path at least two levels deep; no component may
+        be empty, C(.), C(..), start with C(-) or hold characters outside C([A-Za-z0-9_.+@=-]).
     type: str
     default: /var/lib/data
   staging_dir:
-    description: Directory the restore writes first; removed if left over from an earlier attempt.
+    description:
+      - Directory the restore writes first; removed if left over from an earlier attempt. Beside
+        O(data_dir) (in its parent directory, so on the same volume and renamed atomically), same rules.
     type: str
     default: /var/lib/data.hcp-restore-staging
   remote_snapshot_path:
-    description: Where the snapshot is copied in the pod; removed at the end.
+    description: Where the snapshot is copied in the pod (beside O(data_dir)); removed at the end.
     type: str
     default: /var/lib/hcp-etcd-restore.snap.db
   keep_previous:
     description:
-      - Keep the previous data directory as C(<data_dir>.pre-restore-<UTC timestamp>). When the PVC
-        lacks space for both, it is removed before the restore with a warning.
+      - Keep the previous data directory as C(<data_dir>.pre-restore-<UTC timestamp>). V(false) removes
+        it once the restored member is in place (then there is no rollback).
     type: bool
     default: true
   bump_revision:
@@ -129,8 +141,9 @@ options:
     description:
       - V(restored) - O(data_dir) holds the member restored from O(src) (a staged restore is swapped in).
       - V(staged) - O(staging_dir) holds it, O(data_dir) is not touched. When the PVC lacks space for
-        the staged copy beside the live data, nothing is staged (RV(staged=false), with a warning) and
-        the later V(restored) call restores as usual.
+        the staged copy beside the live data, it refuses (nothing changed). When a journal of an
+        interrupted swap is on the volume, nothing is staged (RV(staged=false), with a warning) and the
+        later V(restored) call, with etcd stopped, settles it.
       - V(rolled_back) - O(data_dir) holds again what it held before this restore swapped it.
     type: str
     choices: [restored, staged, rolled_back]
@@ -146,7 +159,10 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds allowed for each command or transfer in the container.
+    description:
+      - Seconds allowed at least for each command or transfer in the container. Transfers get more
+        as long as bytes flow, and C(snapshot status) and C(snapshot restore) get more for a larger
+        snapshot (one second per 2 MiB beyond the first minute).
     type: int
     default: 600
 notes:
@@ -267,6 +283,11 @@ from_stage:
   returned: always
   type: bool
   sample: false
+settled:
+  description: What was done with a journal of an interrupted swap or rollback found on the volume; null when none.
+  returned: always
+  type: str
+  sample: finished the interrupted swap of run 2026-11-26T05:30:00Z
 tool:
   description: V(etcdutl) or V(etcdctl).
   returned: always
@@ -284,7 +305,6 @@ msg:
   sample: restored etcd-1 into /var/lib/data
 """
 
-import json
 import os
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
@@ -293,8 +313,9 @@ from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     EtcdModuleError,
     utc_stamp,
 )
-from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
-    PodTransportError,
+from ansible_collections.hcp.etcd.plugins.module_utils.member_volume import (
+    MemberVolume,
+    check_layout,
 )
 
 ARGUMENT_SPEC = dict(
@@ -320,10 +341,6 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=600),
 )
-
-
-def _text(data):
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
 
 
 def normalise_initial_cluster(text):
@@ -359,51 +376,12 @@ def inspect_source(params):
     return dict(sha256=sha, size=size, sidecar=sidecar, method=method, trailer=trailer, skip=skip, reason=reason)
 
 
-def read_marker_state(transport, data_dir):
-    marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME)))
-    fingerprint = current_fingerprint(transport, data_dir)
-    return marker, fingerprint
-
-
-def holds_restore(transport, directory, wanted, **exact):
-    """The marker of ``directory`` when it holds exactly the restore ``wanted`` describes, else None.
-
-    ``wanted`` are the arguments of etcd_cli.marker_matches after the marker and before the
-    fingerprint; ``exact`` are further marker fields that must be equal."""
-    marker, fingerprint = read_marker_state(transport, directory)
-    if not etcd_cli.marker_matches(marker, *(wanted + (fingerprint,))):
-        return None
-    if any(marker.get(key) != value for key, value in exact.items()):
-        return None
-    return marker
-
-
-def current_fingerprint(transport, data_dir):
-    script, arg = etcd_cli.fingerprint_command(data_dir)
-    rc, out, err = transport.exec(["sh", "-c", script, arg], idempotent=True, timeout=60)
-    if rc != 0:
-        raise EtcdModuleError("cannot list %s/member in %s: %s" % (data_dir, transport.where(), _text(err).strip()))
-    return etcd_cli.fingerprint_from_listing(out)
-
-
-def free_bytes(transport, path):
-    out = transport.exec_ok(["df", "-Pk", path], what="df -Pk %s" % path)
-    return etcd_cli.parse_df_available(out)
-
-
-def used_bytes(transport, path):
-    rc, out, _err = transport.exec(["du", "-sk", path], idempotent=True, timeout=300)
-    if rc != 0:
-        return 0
-    try:
-        return int(_text(out).split()[0]) * 1024
-    except (IndexError, ValueError):
-        return 0
-
-
-def dir_exists(transport, path):
-    rc, _out, _err = transport.exec(["test", "-d", path], idempotent=True, timeout=60)
-    return rc == 0
+def restore_marker(source, result, member, initial_cluster, token, peer_urls, fingerprint, **extra):
+    return etcd_cli.build_marker(
+        source["sha256"], member, initial_cluster, token, peer_urls, fingerprint,
+        revision=result["revision"], total_keys=result["total_keys"], skip_hash_check=source["skip"],
+        bump_revision_applied=result["bump_revision_applied"], tool=result["tool"], **extra
+    )
 
 
 def run_restore(mod):
@@ -412,11 +390,9 @@ def run_restore(mod):
     initial_cluster = normalise_initial_cluster(p["initial_cluster"])
     peer_urls = p["initial_advertise_peer_urls"] or etcd_cli.peer_urls_for(initial_cluster, member)
     token = p["initial_cluster_token"]
-    data_dir = p["data_dir"].rstrip("/")
-    staging = p["staging_dir"].rstrip("/")
-    remote_snap = p["remote_snapshot_path"]
-    if data_dir in ("", "/") or staging == data_dir:
-        raise EtcdModuleError("data_dir and staging_dir must be distinct directories below /")
+    data_dir, staging, _snap = check_layout(p["data_dir"], p["staging_dir"], p["remote_snapshot_path"])
+    if p["bump_revision"] < 0:
+        raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
 
     source = inspect_source(p)
     sidecar = source["sidecar"] or {}
@@ -432,22 +408,34 @@ def run_restore(mod):
         bump_revision_applied=0,
         staged=False,
         from_stage=False,
+        settled=None,
         tool=None,
         etcd_version=None,
     )
 
     transport = mod.transport(p["namespace"], p["pod"], p["container"], timeout=p["timeout"])
+    transport.tag = p["state"]  # names this run's execs for the fault hook
+    vol = MemberVolume(transport, member, data_dir, staging, p["remote_snapshot_path"], timeout=p["timeout"])
     transport.check()
     tools = mod.probe_tools(transport)
     tool = etcd_cli.require_tool(tools, "restore")
     result.update(tool=tool, etcd_version=etcd_cli.version_string(tools.get(tool)))
 
     if p["state"] == "rolled_back":
-        roll_back(mod, transport, result, data_dir)
+        roll_back(mod, vol, result)
         return
     staging_only = p["state"] == "staged"
+    if staging_only:
+        pending = vol.read_journal()
+        if pending:  # etcd may run on this volume: a swap in flight is settled only while it is stopped
+            mod.warn("not staged on %s: the %s of run %s is pending there (journal %s); the restore settles it while "
+                     "etcd is stopped" % (vol.where(), pending["op"], pending.get("run_id"), vol.journal_path))
+            mod.exit_json(changed=False, msg="%s not staged: a journal is pending" % member, **result)
+            return
+    elif not mod.check_mode:
+        _journal, result["settled"] = vol.settle(p["run_id"])
     wanted = (source["sha256"], member, initial_cluster, token, peer_urls)
-    marker = None if p["force"] else holds_restore(transport, data_dir, wanted)
+    marker = None if p["force"] else vol.holds(data_dir, wanted)
     if marker:
         result.update(
             previous_data_dir=marker.get("previous_data_dir"),
@@ -456,11 +444,12 @@ def run_restore(mod):
             skip_hash_check=marker.get("skip_hash_check", result["skip_hash_check"]),
             bump_revision_applied=marker.get("bump_revision_applied", 0),
         )
-        mod.exit_json(changed=False, msg="%s already holds this restore of %s (force: true redoes it)" % (data_dir, member), **result)
+        mod.exit_json(changed=bool(result["settled"]), msg="%s already holds this restore of %s (force: true redoes it)%s"
+                      % (data_dir, member, "; " + result["settled"] if result["settled"] else ""), **result)
         return
 
     bump = 0
-    if p["bump_revision"] and p["bump_revision"] > 0:
+    if p["bump_revision"] > 0:
         _rc, out, err = transport.exec(etcd_cli.snapshot_restore_help_argv(tool), idempotent=True, timeout=60)
         if etcd_cli.help_supports_bump_revision(out + err):
             bump = p["bump_revision"]
@@ -469,8 +458,6 @@ def run_restore(mod):
                 "%s %s has no --bump-revision; restoring without it (clients may need to re-list)"
                 % (tool, result["etcd_version"])
             )
-    elif p["bump_revision"] < 0:
-        raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
     result["bump_revision_applied"] = bump
 
     if mod.check_mode:
@@ -483,16 +470,23 @@ def run_restore(mod):
         )
         return
 
-    staged = holds_restore(transport, staging, wanted, bump_revision_applied=bump, skip_hash_check=source["skip"])
+    # ---- stage: the snapshot in, checked, restored beside the live data (never in its place)
+    staged = vol.holds(staging, wanted, bump_revision_applied=bump, skip_hash_check=source["skip"])
     if staged:
-        result.update(revision=staged.get("revision"), total_keys=staged.get("total_keys"), from_stage=True)
+        result.update(revision=staged.get("revision"), total_keys=staged.get("total_keys"), from_stage=not staging_only)
         if staging_only:
-            result.update(staged=True, from_stage=False)
+            result["staged"] = True
             mod.exit_json(changed=False, msg="%s already holds this restore of %s, ready to swap in" % (staging, member), **result)
             return
-    elif not stage_into(mod, transport, source, result, tool, staging, data_dir, remote_snap,
-                        member, initial_cluster, peer_urls, token, bump):
-        return  # stage_only without the space for it: nothing changed, the warning says why
+    else:
+        vol.require_space(source["size"])
+        argv = etcd_cli.snapshot_restore_argv(tool, vol.snapshot_path, member, initial_cluster, peer_urls, staging,
+                                              token=token, skip_hash_check=source["skip"], bump_revision=bump)
+        status = vol.stage(p["src"], source["sha256"], source["size"], tool, argv)
+        result.update(revision=status["revision"], total_keys=status["total_keys"])
+        _marker, fingerprint = vol.marker(staging)
+        staged = restore_marker(source, result, member, initial_cluster, token, peer_urls, fingerprint, staged_at=utc_stamp())
+        vol.write_marker(staging, staged)
     if staging_only:
         result["staged"] = True
         mod.exit_json(
@@ -503,21 +497,12 @@ def run_restore(mod):
         )
         return
 
-    # ---- swap: the previous data directory aside (or away), the restored member in
-    had_data = dir_exists(transport, data_dir)
-    previous = None
-    if had_data:
-        previous = "%s.pre-restore-%s" % (data_dir, utc_stamp())
-        transport.exec_ok(["mv", data_dir, previous], what="mv %s aside" % data_dir)
-    transport.exec_ok(["mv", staging, data_dir], what="mv %s %s" % (staging, data_dir))
-    if previous and not p["keep_previous"]:
-        transport.exec_ok(["rm", "-rf", previous], what="rm -rf %s" % previous)
-        previous = None
-    result["previous_data_dir"] = previous
-    stage_time = dict(staged_at=staged["staged_at"]) if staged and staged.get("staged_at") else {}
-    write_marker(transport, data_dir, source, result, member, initial_cluster, token, peer_urls,
-                 previous_data_dir=previous, restored_at=utc_stamp(), run_id=p["run_id"], **stage_time)
-
+    # ---- swap, journaled: the previous data directory aside, the staged member in, the marker last.
+    # A rename keeps the files' names and times, so the staged fingerprint is the swapped one.
+    final = restore_marker(source, result, member, initial_cluster, token, peer_urls, staged["fingerprint"],
+                           restored_at=utc_stamp(), run_id=p["run_id"],
+                           **(dict(staged_at=staged["staged_at"]) if staged.get("staged_at") else {}))
+    result["previous_data_dir"] = vol.swap_in(p["run_id"], final, keep_previous=p["keep_previous"])
     mod.exit_json(
         changed=True,
         msg="restored %s into %s (revision %s, %s keys%s%s)"
@@ -527,123 +512,20 @@ def run_restore(mod):
     )
 
 
-def roll_back(mod, transport, result, data_dir):
-    """Put back the data directory this restore moved aside; leave alone what this restore did not swap."""
-    member = result["member"]
+def roll_back(mod, vol, result):
+    """Put back the data directory this run's restore moved aside (settling its journal first);
+    leave alone what this run did not swap."""
     run_id = mod.params["run_id"]
-    marker = etcd_cli.parse_marker(transport.read_text("%s/%s" % (data_dir, etcd_cli.MARKER_NAME))) or {}
-    if (marker.get("snapshot_sha256") != result["snapshot_sha256"] or marker.get("member") != member
-            or not marker.get("restored_at") or marker.get("run_id") != run_id):
-        mod.exit_json(changed=False, msg="%s does not hold the restore of %s by run %s: nothing to roll back" % (data_dir, member, run_id), **result)
-        return
-    previous = marker.get("previous_data_dir")
-    if not previous or not dir_exists(transport, previous):
-        raise EtcdModuleError(
-            "cannot roll back %s: its previous data directory %s was not kept (keep_previous: false, or no space); "
-            "%s still holds the restored data" % (member, previous or "", data_dir)
-        )
-    aside = "%s.failed-restore-%s" % (data_dir, utc_stamp())
-    result["previous_data_dir"] = aside
     if mod.check_mode:
-        mod.exit_json(changed=True, msg="would move %s to %s and %s back" % (data_dir, aside, previous), **result)
+        journal = vol.read_journal()
+        marker = vol.marker(vol.data_dir)[0] or {}
+        mine = journal is not None or (marker.get("run_id") == run_id and bool(marker.get("restored_at")))
+        mod.exit_json(changed=mine, msg="would roll back %s (run %s)%s" % (
+            result["member"], run_id, ", settling %s first" % vol.journal_path if journal else ""), **result)
         return
-    transport.exec_ok(["mv", data_dir, aside], what="mv %s aside" % data_dir)
-    transport.exec_ok(["mv", previous, data_dir], what="mv %s back" % previous)
-    mod.exit_json(changed=True, msg="rolled %s back to its data from before the restore; the restored data is in %s" % (member, aside), **result)
-
-
-def write_marker(transport, directory, source, result, member, initial_cluster, token, peer_urls, **extra):
-    marker = etcd_cli.build_marker(
-        source["sha256"],
-        member,
-        initial_cluster,
-        token,
-        peer_urls,
-        current_fingerprint(transport, directory),
-        revision=result["revision"],
-        total_keys=result["total_keys"],
-        skip_hash_check=source["skip"],
-        bump_revision_applied=result["bump_revision_applied"],
-        tool=result["tool"],
-        **extra
-    )
-    transport.write_bytes("%s/%s" % (directory, etcd_cli.MARKER_NAME), json.dumps(marker, sort_keys=True).encode("utf-8"))
-
-
-def stage_into(mod, transport, source, result, tool, staging, data_dir, remote_snap,
-               member, initial_cluster, peer_urls, token, bump):
-    """Upload the snapshot, check it, restore it into ``staging`` and mark it. False when staging
-    only (state=staged) finds no room beside the live data (nothing changed then)."""
-    p = mod.params
-    # ---- space: the uploaded copy plus the restored member, with the old data dir still there
-    need = etcd_cli.restore_space_needed(source["size"])
-    available = free_bytes(transport, os.path.dirname(data_dir) or "/")
-    if dir_exists(transport, staging):
-        available += used_bytes(transport, staging)
-    remove_first = False
-    if available < need:
-        if p["state"] == "staged":
-            mod.warn(
-                "not staged in %s: %d MiB free beside the live data, %d MiB needed; the member is restored "
-                "while etcd is stopped instead" % (transport.where(), available // 1048576, need // 1048576)
-            )
-            mod.exit_json(changed=False, msg="%s not staged: not enough space" % member, **result)
-            return False
-        reclaim = used_bytes(transport, data_dir) if dir_exists(transport, data_dir) else 0
-        if available + reclaim < need:
-            raise EtcdModuleError(
-                "not enough space on the PVC in %s: %d MiB free, %d MiB needed; grow the PVC or free space"
-                % (transport.where(), available // 1048576, need // 1048576)
-            )
-        remove_first = True
-        mod.warn(
-            "the PVC lacks space for both the previous data dir and the restore: removing %s before restoring"
-            % data_dir
-        )
-
-    try:
-        transport.exec_ok(["rm", "-rf", staging], what="rm -rf %s" % staging)
-        if remove_first:
-            transport.exec_ok(["rm", "-rf", data_dir], what="rm -rf %s" % data_dir)
-        transport.upload(p["src"], remote_snap, expected_sha256=source["sha256"], timeout=p["timeout"])
-        rc, out, err = transport.exec(etcd_cli.snapshot_status_argv(tool, remote_snap), idempotent=True, timeout=p["timeout"])
-        if rc != 0:
-            raise EtcdModuleError(
-                "%s snapshot status failed on %s (rc=%s): %s; the file is not an etcd snapshot"
-                % (tool, remote_snap, rc, _text(err).strip())
-            )
-        status = etcd_cli.parse_snapshot_status(out, err)
-        result.update(revision=status["revision"], total_keys=status["total_keys"])
-
-        argv = etcd_cli.snapshot_restore_argv(
-            tool,
-            remote_snap,
-            member,
-            initial_cluster,
-            peer_urls,
-            staging,
-            token=token,
-            skip_hash_check=source["skip"],
-            bump_revision=bump,
-        )
-        rc, out, err = transport.exec(argv, timeout=p["timeout"])
-        if rc != 0:
-            transport.exec(["rm", "-rf", staging], idempotent=True, timeout=300)
-            hint = ""
-            if "hash mismatch" in _text(err).lower() or "snapshot file integrity" in _text(err).lower():
-                hint = "; a raw member/snap/db copy needs skip_hash_check: yes"
-            raise EtcdModuleError(
-                "%s snapshot restore failed (rc=%s): %s%s; %s was left untouched"
-                % (tool, rc, _text(err).strip(), hint, data_dir),
-                argv=argv,
-            )
-        write_marker(transport, staging, source, result, member, initial_cluster, token, peer_urls, staged_at=utc_stamp())
-    finally:
-        try:
-            transport.exec(["rm", "-f", remote_snap, remote_snap + ".tmp"], idempotent=True, timeout=60)
-        except PodTransportError as exc:
-            mod.warn("could not remove %s: %s" % (remote_snap, exc))
-    return True
+    changed, aside, msg = vol.roll_back(run_id, result["snapshot_sha256"])
+    result["previous_data_dir"] = aside
+    mod.exit_json(changed=changed, msg=msg, **result)
 
 
 def main():

@@ -207,9 +207,15 @@ class FakePod(object):
             src, dst = argv[-2], argv[-1]
             if not self.under(src):
                 return 1, b"", b"mv: cannot stat\n", None
+            if "-T" in argv and self.is_dir(dst):  # rename(2) does not replace a non-empty directory
+                return 1, b"", b"mv: cannot move: Directory not empty\n", None
             self.remove(dst)
             self.move(src, dst)
             return 0, b"", b"", None
+        if argv[0] == "ls":  # ls -1A -- DIR: the names directly in DIR
+            prefix = argv[-1].rstrip("/") + "/"
+            names = sorted(set(p[len(prefix):].split("/")[0] for p in self.files if p.startswith(prefix)))
+            return 0, "".join(n + "\n" for n in names).encode(), b"", None
         if argv[0] == "test" and argv[1] == "-d":
             return (0 if self.is_dir(argv[2]) else 1), b"", b"", None
         if argv[0] == "df":

@@ -119,7 +119,7 @@ def test_upload_is_one_exec_plus_the_rename(pod, tmp_path):
     src = local_file(tmp_path, b"y" * 2500)
     transport(pod).upload(src, "/var/lib/r.db")
     assert pod.calls == [["sh", "-c", pod_transport.UPLOAD_SCRIPT, "/var/lib/r.db.tmp", "2500"],
-                         ["mv", "-f", "/var/lib/r.db.tmp", "/var/lib/r.db"]]
+                         ["mv", "-f", "--", "/var/lib/r.db.tmp", "/var/lib/r.db"]]
 
 
 def test_upload_to_a_full_disk_fails_at_once_with_the_reason(pod, tmp_path):

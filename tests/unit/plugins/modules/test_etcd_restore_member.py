@@ -132,19 +132,55 @@ def test_etcd36_without_etcdutl_fails_clearly(tmp_path):
     assert failed and "etcdutl not found in container" in result["msg"]
 
 
-def test_low_space_removes_previous_with_warning(helper, tmp_path):
+def test_low_space_refuses_before_any_change_and_never_removes_the_live_data(helper, tmp_path):
+    # finding 1: this used to rm -rf the live data dir before the upload, the check and the restore
     helper.put(DATA + "/member/snap/db", b"o" * (200 * 1024 * 1024))  # 200 MiB old data
+    helper.put(DATA + ".pre-restore-20260101T000000Z/member/snap/db", b"kept")  # a leftover to name
     helper.free_kib = 70 * 1024  # 70 MiB free: not enough for upload + restore + wal
-    failed, result, warnings = restore(helper, src_file(tmp_path))
-    assert not failed, result
-    assert result["previous_data_dir"] is None and any("lacks space" in w for w in warnings)
-    assert not [p for p in helper.files if ".pre-restore-" in p]
+    before = dict(helper.files)
+    failed, result, _w = restore(helper, src_file(tmp_path))
+    assert failed and result["no_space"] is True, result
+    assert result["free_bytes"] == 70 * 1024 * 1024 and result["needed_bytes"] > result["free_bytes"]
+    assert "Nothing was changed" in result["msg"] and "grow the PVC data-etcd-1" in result["msg"]
+    assert DATA + ".pre-restore-20260101T000000Z" in result["msg"]
+    assert helper.files == before
+    assert not [c for c in helper.calls if c[0] == "mv" or "tee" in " ".join(c)]  # no upload, nothing moved
+    assert not [c for c in helper.calls if c[0] == "rm" and any(a.startswith(DATA) for a in c)]
 
 
 def test_no_space_at_all_fails(tmp_path):
     pod = FakePod(free_kib=1024)
     failed, result, _w = restore(pod, src_file(tmp_path))
     assert failed and "not enough space" in result["msg"]
+
+
+@pytest.mark.parametrize("option, value, why", [
+    ("data_dir", "var/lib/data", "not an absolute path"),
+    ("data_dir", "/data", "top-level"),
+    ("data_dir", "/var/lib/-rf", "starts with '-'"),
+    ("data_dir", "/var/lib/../etc", "'..'"),
+    ("staging_dir", "/var/lib/data/staging", "must be beside data_dir"),
+    ("staging_dir", "/var/lib/data", "three different paths"),
+    ("remote_snapshot_path", "/tmp/x.db", "must be beside data_dir"),
+    ("staging_dir", "/var/lib/st aging", "character outside"),
+])
+def test_bad_paths_are_refused_before_the_pod_is_touched(helper, tmp_path, option, value, why):
+    # finding 13: nested, relative and option-like paths used to reach rm -rf and mv
+    failed, result, _w = restore(helper, src_file(tmp_path), **{option: value})
+    assert failed and why in result["msg"] and option in result["msg"], result
+    assert helper.calls == []
+
+
+def test_every_rm_and_mv_ends_its_options(helper, tmp_path):
+    helper.put(STAGING + "/member/snap/db", b"half")
+    src = src_file(tmp_path)
+    restore(helper, src, run_id="run-1")
+    restore(helper, src, state="rolled_back", run_id="run-1")
+    removes = [c for c in helper.calls if c[0] in ("rm", "mv")]
+    assert len(removes) >= 6
+    for argv in removes:  # options, then "--", then only paths
+        cut = argv.index("--")
+        assert all(a.startswith("-") for a in argv[1:cut]) and all(a.startswith("/") for a in argv[cut + 1:]), argv
 
 
 def test_keep_previous_false_removes_old_dir(helper, tmp_path):
@@ -188,7 +224,7 @@ def test_swap_after_stage_does_not_copy_or_restore_again(helper, tmp_path):
     assert not failed, result
     assert result["changed"] is True and result["from_stage"] is True and result["staged"] is False
     assert _restores(helper) == 1
-    assert not [c for c in helper.calls[calls:] if "snap.db" in " ".join(c)]  # no upload, no snapshot status
+    assert not [c for c in helper.calls[calls:] if "snap.db" in " ".join(c) and c[0] != "rm"]  # no upload, no snapshot status
     assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
     assert helper.files[result["previous_data_dir"] + "/member/snap/db"] == b"old-db"
     assert result["revision"] == 4321 and not helper.under(STAGING)
@@ -209,13 +245,13 @@ def test_a_stage_of_another_restore_or_touched_since_is_redone(helper, tmp_path)
     assert not failed and result["from_stage"] is False
 
 
-def test_stage_only_without_space_beside_live_data_changes_nothing(helper, tmp_path):
+def test_stage_only_without_space_beside_live_data_refuses_and_changes_nothing(helper, tmp_path):
     helper.put(DATA + "/member/snap/db", b"o" * (200 * 1024 * 1024))
     helper.free_kib = 70 * 1024
     before = dict(helper.files)
-    failed, result, warnings = restore(helper, src_file(tmp_path), state="staged")
-    assert not failed and result["changed"] is False and result["staged"] is False
-    assert any("not staged" in w for w in warnings) and helper.files == before
+    failed, result, _w = restore(helper, src_file(tmp_path), state="staged")
+    assert failed and result["no_space"] is True and "Nothing was changed" in result["msg"]
+    assert helper.files == before
 
 
 def test_check_mode_touches_nothing(helper, tmp_path):
