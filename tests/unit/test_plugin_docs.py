@@ -106,3 +106,17 @@ def test_every_module_and_inventory_plugin_has_docs(ansible_doc, kind):
             assert entry.get("examples"), "hcp.etcd.%s: no EXAMPLES" % name
             for key, value in (entry.get("return") or {}).items():
                 assert value.get("description"), "hcp.etcd.%s: RETURN %s has no description" % (name, key)
+
+
+@pytest.mark.parametrize("role", sorted(os.listdir(os.path.join(REPO, "roles"))))
+def test_every_role_has_a_readme_and_renders_in_ansible_doc(ansible_doc, role):
+    # galaxy-importer refuses a collection whose role has no README.md
+    readme = os.path.join(REPO, "roles", role, "README.md")
+    assert os.path.isfile(readme), "roles/%s/README.md missing" % role
+    with open(readme) as f:
+        text = f.read()
+    assert text.startswith("# hcp.etcd.%s\n" % role)
+    entry = ansible_doc("role", [role])["hcp.etcd.%s" % role]["entry_points"]["main"]
+    for option, spec in entry["options"].items():
+        if spec.get("required"):
+            assert "`%s`" % option in text, "roles/%s/README.md does not name the required option %s" % (role, option)
