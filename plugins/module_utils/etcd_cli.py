@@ -37,10 +37,12 @@ TRAILER_ALIGN = 512
 HASH_CHUNK = 4 * 1024 * 1024
 
 SNAPSHOT_METHODS = ("save", "copy_db")
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2: binds the snapshot to its HostedCluster (uid, encryption key fingerprint)
 SIDECAR_KEYS = (
     "cluster_name",
     "hosted_cluster_namespace",
+    "hosted_cluster_uid",
+    "encryption_key_fingerprint",
     "namespace",
     "member",
     "method",
@@ -347,7 +349,8 @@ def decide_skip_hash_check(mode, method=None, has_trailer=None):
     """Return ``(skip, reason)`` for ``--skip-hash-check``.
 
     ``mode`` is ``auto`` / ``yes`` / ``no`` (booleans accepted). ``auto`` skips only for a raw
-    ``copy_db`` file or a file without a valid trailer; a ``snapshot save`` file is verified.
+    ``copy_db`` file or a file of unknown method without a valid trailer; a ``snapshot save`` file
+    is verified, and one whose trailer is damaged is refused.
     """
     if mode is True or mode in ("yes", "true", "True", "on"):
         return True, "requested (skip_hash_check: yes)"
@@ -362,6 +365,11 @@ def decide_skip_hash_check(mode, method=None, has_trailer=None):
         raise EtcdCliError("skip_hash_check must be auto, yes or no, not %r" % (mode,))
     if method == "copy_db":
         return True, "the snapshot is a raw member/snap/db copy (method copy_db)"
+    if has_trailer is False and method == "save":
+        raise EtcdCliError(
+            "the snapshot was made by 'snapshot save' but its sha256 trailer is missing or wrong: the file is "
+            "damaged, restoring it with --skip-hash-check would hide that; take or copy the snapshot again"
+        )
     if has_trailer is False:
         return True, "the file has no valid sha256 trailer"
     if has_trailer is None and method is None:

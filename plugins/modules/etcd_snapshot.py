@@ -20,13 +20,19 @@ description:
   - With O(method=save) it runs C(etcdctl snapshot save) over TLS inside container O(container)
     of an etcd pod (by default the first Ready pod labelled C(app=etcd) in O(namespace)) to a
     temporary file under O(remote_tmp_dir), checks it with C(snapshot status -w json), streams
-    it to O(dest) and always removes the temporary file.
+    it to O(dest) and always removes the temporary file. Before the save it refuses, with the
+    numbers, when the member's volume has less free space than the database's size plus 10% and
+    64 MiB (the save writes a full copy beside the live data), and after it refuses a file whose
+    sha256 trailer is missing or wrong (the backup fails; a damaged file is never kept).
   - With O(method=copy_db) it copies the raw bbolt file O(db_path) from O(pod) (for example a
     helper pod that mounts a member's PVC when no etcd member serves). Such a copy has no sha256
     trailer, so the sidecar records that the restore needs C(--skip-hash-check).
   - Transfers go over the Kubernetes exec websocket in chunks, are checked with sha256 and size
     on both ends, and are written to a temporary file that is renamed into place. O(dest) and
     the sidecar are created with mode C(0600); a missing parent directory is created C(0700).
+  - With O(hosted_cluster), the sidecar binds the snapshot to that HostedCluster (UID, namespace,
+    name), the etcd version and the fingerprint (sha256) of the etcd encryption key in
+    O(encryption_key_secret); a restore compares them (M(hcp.etcd.etcd_snapshot_info)).
   - Idempotent. When O(dest) exists and its sha256 matches its sidecar nothing is done unless
     O(force=true).
   - "The module runs on the controller: use C(delegate_to: localhost) or a localhost play."
@@ -89,6 +95,16 @@ options:
   hosted_cluster_namespace:
     description: Namespace of the HostedCluster (often C(clusters)), recorded in the sidecar.
     type: str
+  hosted_cluster:
+    description:
+      - The HostedCluster object (as C(kubernetes.core.k8s_info) returns it). Its UID, namespace and
+        name are recorded in the sidecar, with the fingerprint of O(encryption_key_secret).
+    type: dict
+  encryption_key_secret:
+    description:
+      - The Secret named by the HostedCluster's C(spec.secretEncryption.aescbc.activeKey). Only the
+        sha256 of its key is recorded, never the key. Required when O(hosted_cluster) has such a key.
+    type: dict
   force:
     description: Take a new snapshot even when O(dest) already matches its sidecar.
     type: bool
@@ -155,6 +171,21 @@ hosted_cluster_namespace:
   returned: always
   type: str
   sample: clusters
+hosted_cluster_uid:
+  description: UID of O(hosted_cluster), as recorded; null without it.
+  returned: always
+  type: str
+  sample: 5f2c1d0e-8a4b-4c3d-9e1f-2a3b4c5d6e7f
+encryption_key_fingerprint:
+  description: C(sha256:<hex>) of the etcd encryption key, C(none) without one; null without O(hosted_cluster).
+  returned: always
+  type: str
+  sample: sha256:9b1f0c1e4a2b5d6c7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d
+space:
+  description: Free bytes on the member's volume, the database's size and the bytes the save needed.
+  returned: when O(method=save) ran
+  type: dict
+  sample: {"db_size": 25165824, "free": 7516192768, "need": 94791270}
 namespace:
   description: Control-plane namespace.
   returned: always
@@ -222,12 +253,10 @@ msg:
   sample: saved etcd-0 to /var/backups/hcp/demo/etcd.db
 """
 
-import json
 import os
-import tempfile
 import uuid
 
-from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     ETCD_TLS_ARG_SPEC,
     EtcdModule,
@@ -251,47 +280,17 @@ ARGUMENT_SPEC = dict(
     remote_tmp_dir=dict(type="str", default="/var/lib"),
     cluster_name=dict(type="str"),
     hosted_cluster_namespace=dict(type="str"),
+    hosted_cluster=dict(type="dict"),
+    encryption_key_secret=dict(type="dict", no_log=True),
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=600),
 )
-
-
-def existing_snapshot(dest):
-    """The sidecar of ``dest`` when the file on disk still matches it, else None."""
-    sidecar = etcd_cli.sidecar_path(dest)
-    if not (os.path.isfile(dest) and os.path.isfile(sidecar)):
-        return None
-    try:
-        data = etcd_cli.load_sidecar(sidecar)
-    except (etcd_cli.EtcdCliError, IOError, OSError):
-        return None
-    if os.path.getsize(dest) != data["size"]:
-        return None
-    sha, _size = etcd_cli.file_sha256(dest)
-    if sha != data["sha256"]:
-        return None
-    return data
 
 
 def ensure_parent(path):
     parent = os.path.dirname(path)
     if parent and not os.path.isdir(parent):
         os.makedirs(parent, 0o700)
-
-
-def write_json_0600(path, data):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.rename(tmp, path)
-        tmp = None
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def snapshot_status(transport, tools, path, timeout=None):
@@ -307,6 +306,40 @@ def snapshot_status(transport, tools, path, timeout=None):
     return etcd_cli.parse_snapshot_status(out, err)
 
 
+def check_save_space(transport, db_path, tmp_dir):
+    """Refuse, with the numbers and the fix, a save that would fill the member's volume."""
+    out = transport.exec_ok(["stat", "-c", "%s", db_path], what="stat %s" % db_path)
+    db_size = int(out.decode("utf-8", "replace").strip() or 0)
+    free = etcd_cli.parse_df_available(transport.exec_ok(["df", "-Pk", tmp_dir], what="df -Pk %s" % tmp_dir))
+    need = snapshot_file.save_space_needed(db_size)
+    if free < need:
+        raise EtcdModuleError(
+            "not enough space on the volume of %s for snapshot save: %d MiB free in %s, the database %s is %d MiB "
+            "and the save writes a full copy beside it (%d MiB needed with the margin). Nothing was written. "
+            "Defragment the member (etcdctl defrag) or grow its PVC, then back up again"
+            % (transport.where(), free // 2 ** 20, tmp_dir, db_path, db_size // 2 ** 20, need // 2 ** 20)
+        )
+    return dict(db_size=db_size, free=free, need=need)
+
+
+def corrupt_for_test(transport, remote):
+    """The fault switch of the e2e proof (off by default): HCP_ETCD_FAULT_SNAPSHOT=corrupt-trailer
+    zeroes the 32-byte sha256 trailer of the file `snapshot save` left, before it is copied."""
+    if os.environ.get("HCP_ETCD_FAULT_SNAPSHOT") == "corrupt-trailer":
+        transport.exec_ok(["sh", "-c", 'truncate -s -32 "$0" && truncate -s +32 "$0"', remote], what="fault switch")
+
+
+def sidecar_binding(p, etcd_version):
+    """The binding fields of the sidecar (empty without O(hosted_cluster))."""
+    if not p["hosted_cluster"]:
+        return dict(hosted_cluster_uid=None, encryption_key_fingerprint=None)
+    bound = snapshot_file.binding(p["hosted_cluster"], p["encryption_key_secret"], etcd_version)
+    for key in ("cluster_name", "hosted_cluster_namespace"):
+        if p[key] and p[key] != bound[key]:
+            raise EtcdModuleError("%s is %s but the hosted_cluster given is %s" % (key, p[key], bound[key]))
+    return dict((key, bound[key]) for key in snapshot_file.BINDING_KEYS)
+
+
 def run_snapshot(mod):
     p = mod.params
     dest = os.path.abspath(p["dest"])
@@ -315,7 +348,7 @@ def run_snapshot(mod):
     base = dict(dest=dest, path=dest, sidecar=sidecar)
 
     if not p["force"]:
-        previous = existing_snapshot(dest)
+        previous = snapshot_file.unchanged_sidecar(dest)
         if previous is not None:
             result = dict((k, previous.get(k)) for k in etcd_cli.SIDECAR_KEYS)
             result.update(base)
@@ -331,6 +364,8 @@ def run_snapshot(mod):
     facts = dict(
         cluster_name=p["cluster_name"],
         hosted_cluster_namespace=p["hosted_cluster_namespace"],
+        hosted_cluster_uid=None,
+        encryption_key_fingerprint=None,
         namespace=p["namespace"],
         member=pod,
         method=method,
@@ -353,12 +388,14 @@ def run_snapshot(mod):
 
     tools = mod.probe_tools(transport)
     facts["etcd_version"] = tools.get("etcd_version")
+    facts.update(sidecar_binding(p, facts["etcd_version"]))
     ensure_parent(dest)
 
     if method == "save":
         if not tools.get("has_etcdctl"):
             raise EtcdModuleError("etcdctl not found in %s; snapshot save needs it" % transport.where())
         tls = mod.etcd_tls(transport)
+        facts["space"] = check_save_space(transport, p["db_path"], p["remote_tmp_dir"])
         remote = "%s/hcp-etcd-snapshot-%s.db" % (p["remote_tmp_dir"].rstrip("/"), uuid.uuid4().hex[:12])
         # A member that died during an earlier save left its temporary file on the volume; remove such
         # leftovers (older than an hour, so a concurrent save is never touched) before adding another.
@@ -377,16 +414,19 @@ def run_snapshot(mod):
                     % (transport.where(), rc, err.decode("utf-8", "replace").strip())
                 )
             status = snapshot_status(transport, tools, remote, timeout=p["timeout"])
+            corrupt_for_test(transport, remote)
             sha, size = transport.download(remote, dest, timeout=p["timeout"])
         finally:
             try:
                 transport.exec(["rm", "-f", remote, remote + ".part"], idempotent=True, timeout=60)
             except PodTransportError as exc:
                 mod.warn("could not remove %s in %s: %s" % (remote, transport.where(), exc))
-        trailer = etcd_cli.snapshot_trailer(dest)
-        if not trailer["has_trailer"]:
-            mod.warn("%s has no valid sha256 trailer; restoring it will need skip_hash_check" % dest)
-        facts["needs_skip_hash_check"] = not trailer["has_trailer"]
+        try:
+            snapshot_file.require_trailer(dest, "save")
+        except snapshot_file.SnapshotFileError:
+            os.unlink(dest)
+            raise
+        facts["needs_skip_hash_check"] = False
     else:
         status = None
         try:
@@ -403,7 +443,7 @@ def run_snapshot(mod):
     if status:
         facts.update(revision=status["revision"], total_keys=status["total_keys"], hash=status["hash"])
     record = etcd_cli.build_sidecar(**dict((k, facts[k]) for k in etcd_cli.SIDECAR_KEYS))
-    write_json_0600(sidecar, record)
+    snapshot_file.write_json_0600(sidecar, record)
     mod.exit_json(
         changed=True,
         msg="%s %s of %s to %s (%d bytes)"

@@ -17,7 +17,11 @@ author:
 description:
   - Reads a snapshot file made by M(hcp.etcd.etcd_snapshot) and its JSON sidecar (C(<path>.json)) and refuses it,
     with a message that names the fix, when it is missing, truncated, altered (sha256 differs from the sidecar),
-    lacks the sha256 trailer that C(snapshot save) appends, or belongs to another cluster.
+    lacks the sha256 trailer that C(snapshot save) appends, or belongs to another control plane. With
+    O(hosted_cluster), the sidecar must record that HostedCluster's UID, namespace and name, the fingerprint
+    of its etcd encryption key and (when O(etcd_version) is known) the same etcd major.minor version. A
+    difference, or a sidecar that does not record one of these, is refused naming it, unless
+    O(allow_foreign_snapshot=true).
   - Runs on the controller only and changes nothing, so the restore role calls it during pre-flight, before the
     first change to the hosted control plane.
 options:
@@ -25,18 +29,29 @@ options:
     description: Path of the snapshot file on the controller.
     type: path
     required: true
-  cluster_name:
-    description: HostedCluster the snapshot must belong to (compared with the sidecar); empty skips the check.
+  hosted_cluster:
+    description:
+      - The HostedCluster to restore (as C(kubernetes.core.k8s_info) returns it). The sidecar must be bound
+        to it. Omit it to check the file only.
+    type: dict
+  encryption_key_secret:
+    description:
+      - The Secret named by the HostedCluster's C(spec.secretEncryption.aescbc.activeKey); only its key's
+        sha256 is compared. Required when O(hosted_cluster) has such a key.
+    type: dict
+  etcd_version:
+    description: Version of the etcd that runs now (for example C(3.5.16)); empty when it could not be read.
     type: str
     default: ""
-  hosted_cluster_namespace:
-    description: Namespace of that HostedCluster (compared with the sidecar when both are set).
-    type: str
-    default: ""
+  allow_foreign_snapshot:
+    description: Accept a snapshot bound to another control plane, or not bound at all; the differences are returned.
+    type: bool
+    default: false
   allow_missing_sidecar:
     description:
       - Accept a snapshot without a sidecar. Its checksum then cannot be compared; a file with a valid sha256
         trailer is still checked against the trailer, a file without one is treated as a raw C(member/snap/db) copy.
+        Its binding cannot be compared either, so with O(hosted_cluster) it also needs O(allow_foreign_snapshot).
     type: bool
     default: false
 attributes:
@@ -52,8 +67,9 @@ EXAMPLES = r"""
 - name: Check the snapshot before restoring it
   hcp.etcd.etcd_snapshot_info:
     path: /backups/clusters/my-cluster/20261126T030000Z/etcd-snapshot.db
-    cluster_name: my-cluster
-    hosted_cluster_namespace: clusters
+    hosted_cluster: "{{ hostedcluster }}"
+    encryption_key_secret: "{{ key_secret }}"
+    etcd_version: 3.5.16
   register: snap
 
 - name: Show what will be restored
@@ -94,63 +110,42 @@ sidecar:
   description: The sidecar's content, or an empty dict.
   returned: always
   type: dict
+foreign:
+  description: What binds the snapshot to another control plane (accepted with O(allow_foreign_snapshot)); empty when none.
+  returned: always
+  type: list
+  elements: str
+etcd_version_compared:
+  description: Whether the etcd versions were compared (false when O(etcd_version) is empty).
+  returned: always
+  type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
 
 
-def check_snapshot(path, cluster_name="", hosted_cluster_namespace="", allow_missing_sidecar=False):
+def check_snapshot(path, hosted_cluster=None, encryption_key_secret=None, etcd_version="",
+                   allow_foreign_snapshot=False, allow_missing_sidecar=False):
     """Facts of a snapshot file; raises EtcdCliError naming the fix when it must not be restored."""
-    if not os.path.isfile(path):
-        raise etcd_cli.EtcdCliError(
-            "snapshot %s not found on the controller; give -e snapshot=<path of an etcd-snapshot.db made by "
-            "hcp.etcd.backup> (ls <backup_dir>/<namespace>/<cluster>/ lists them)" % path
-        )
-    sidecar_file = etcd_cli.sidecar_path(path)
-    sidecar = {}
-    if os.path.exists(sidecar_file):
-        sidecar = etcd_cli.load_sidecar(sidecar_file)
-    elif not allow_missing_sidecar:
-        raise etcd_cli.EtcdCliError(
-            "snapshot %s has no sidecar %s, so its checksum cannot be compared; restore the sidecar next to it, "
-            "or pass -e snapshot_allow_missing_sidecar=true to accept the file as it is" % (path, sidecar_file)
-        )
-    sha256, size = etcd_cli.file_sha256(path)
-    if sidecar and size != sidecar["size"]:
-        raise etcd_cli.EtcdCliError(
-            "snapshot %s has %d bytes but its sidecar records %d: the file is truncated or not the one the "
-            "sidecar describes; copy it again from the backup" % (path, size, sidecar["size"])
-        )
-    if sidecar and sha256 != sidecar["sha256"]:
-        raise etcd_cli.EtcdCliError(
-            "snapshot %s has sha256 %s but its sidecar records %s: the file was altered or damaged; copy it "
-            "again from the backup" % (path, sha256, sidecar["sha256"])
-        )
-    for key, expected in (("cluster_name", cluster_name), ("hosted_cluster_namespace", hosted_cluster_namespace)):
-        if sidecar and expected and sidecar.get(key) and sidecar[key] != expected:
-            raise etcd_cli.EtcdCliError(
-                "snapshot %s belongs to %s %s, not %s: pick a backup of this cluster" % (path, key, sidecar[key], expected)
-            )
-    trailer = etcd_cli.snapshot_trailer(path)
-    method = sidecar.get("method") or ("save" if trailer["has_trailer"] else "copy_db")
-    if method == "save" and not trailer["has_trailer"]:
-        raise etcd_cli.EtcdCliError(
-            "snapshot %s was made by 'snapshot save' but its sha256 trailer is missing or wrong: the file is "
-            "damaged; copy it again from the backup" % path
-        )
-    skip, _reason = etcd_cli.decide_skip_hash_check("auto", method=method, has_trailer=trailer["has_trailer"])
+    facts = snapshot_file.inspect(path, allow_missing_sidecar=allow_missing_sidecar)
+    sidecar = facts["sidecar"] or {}
+    foreign = []
+    if hosted_cluster:
+        expected = snapshot_file.binding(hosted_cluster, encryption_key_secret, etcd_version or None)
+        foreign = snapshot_file.check_binding(path, sidecar, expected, allow_foreign_snapshot)
+    skip, _reason = etcd_cli.decide_skip_hash_check("auto", method=facts["method"], has_trailer=facts["has_trailer"])
     return {
         "path": path,
-        "sha256": sha256,
-        "size": size,
-        "method": method,
-        "has_trailer": trailer["has_trailer"],
+        "sha256": facts["sha256"],
+        "size": facts["size"],
+        "method": facts["method"],
+        "has_trailer": facts["has_trailer"],
         "needs_skip_hash_check": skip,
         "revision": int(sidecar.get("revision") or 0),
         "sidecar": sidecar,
+        "foreign": foreign,
+        "etcd_version_compared": bool(hosted_cluster and etcd_version),
     }
 
 
@@ -158,8 +153,10 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            cluster_name=dict(type="str", default=""),
-            hosted_cluster_namespace=dict(type="str", default=""),
+            hosted_cluster=dict(type="dict"),
+            encryption_key_secret=dict(type="dict", no_log=True),
+            etcd_version=dict(type="str", default=""),
+            allow_foreign_snapshot=dict(type="bool", default=False),
             allow_missing_sidecar=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -168,6 +165,8 @@ def main():
         facts = check_snapshot(**module.params)
     except (etcd_cli.EtcdCliError, OSError) as exc:
         module.fail_json(msg=str(exc))
+    for problem in facts["foreign"]:
+        module.warn("snapshot %s accepted with allow_foreign_snapshot: %s" % (facts["path"], problem))
     module.exit_json(changed=False, **facts)
 
 

@@ -253,7 +253,6 @@ def test_file_sha256(tmp_path):
         ("auto", "save", True, False),
         ("auto", "copy_db", True, True),
         ("auto", None, False, True),
-        ("auto", "save", False, True),
         ("auto", None, True, False),
         ("yes", "save", True, True),
         ("no", "copy_db", True, False),
@@ -262,6 +261,12 @@ def test_file_sha256(tmp_path):
 def test_decide_skip_hash_check(mode, method, trailer, expected):
     skip, reason = etcd_cli.decide_skip_hash_check(mode, method, trailer)
     assert skip is expected and reason
+
+
+def test_decide_skip_hash_check_refuses_a_save_file_with_a_damaged_trailer():
+    # finding 5: a `snapshot save` file whose trailer is wrong was restored with --skip-hash-check
+    with pytest.raises(etcd_cli.EtcdCliError, match="damaged"):
+        etcd_cli.decide_skip_hash_check("auto", "save", False)
 
 
 def test_decide_skip_hash_check_no_without_trailer_fails():
@@ -332,7 +337,7 @@ def good_sidecar(**over):
 
 def test_build_sidecar_round_trip(tmp_path):
     data = etcd_cli.build_sidecar(**good_sidecar())
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     path = tmp_path / "s.db.json"
     path.write_text(json.dumps(data))
     assert etcd_cli.load_sidecar(str(path))["sha256"] == "a" * 64

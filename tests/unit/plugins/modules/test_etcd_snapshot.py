@@ -6,14 +6,21 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import hashlib
 import json
 import os
 import stat
 
+import conftest
 from ansible_collections.hcp.etcd.plugins.modules import etcd_snapshot
 
 from conftest import FakeCore, make_module, run_module, snapshot_bytes
+
+HC = {"metadata": {"name": "demo", "namespace": "clusters", "uid": "uid-demo"},
+      "spec": {"secretEncryption": {"aescbc": {"activeKey": {"name": "demo-etcd-key"}}}}}
+KEY = b"0123456789abcdef0123456789abcdef"
+SECRET = {"metadata": {"name": "demo-etcd-key"}, "data": {"key": base64.b64encode(KEY).decode()}}
 
 
 def snap(fake, tmp_path, check_mode=False, core=None, **params):
@@ -21,6 +28,7 @@ def snap(fake, tmp_path, check_mode=False, core=None, **params):
     params.setdefault("dest", str(tmp_path / "backups" / "etcd.db"))
     params.setdefault("cluster_name", "demo")
     params.setdefault("hosted_cluster_namespace", "clusters")
+    fake.files.setdefault("/var/lib/data/member/snap/db", fake.db)  # the member's live database
     mod = make_module(etcd_snapshot.ARGUMENT_SPEC, params, fake, core=core, check_mode=check_mode)
     failed, result = run_module(etcd_snapshot.run_snapshot, mod)
     return failed, result, mod
@@ -116,3 +124,76 @@ def test_copy_db_records_skip_hash_check(pod, tmp_path):
 def test_copy_db_needs_pod(pod, tmp_path):
     failed, result, _m = snap(pod, tmp_path, method="copy_db")
     assert failed and "needs pod" in result["msg"]
+
+
+# ---- finding 5: a `snapshot save` file with a bad sha256 trailer fails the backup -----------
+
+
+def test_save_with_a_damaged_trailer_fails_and_leaves_no_file(pod, tmp_path, monkeypatch):
+    good = snapshot_bytes()
+    monkeypatch.setattr(conftest, "snapshot_bytes", lambda: good[:-1] + bytes([good[-1] ^ 0xFF]))
+    failed, result, _m = snap(pod, tmp_path)
+    assert failed and "sha256 trailer is missing or wrong" in result["msg"], result
+    dest = str(tmp_path / "backups" / "etcd.db")
+    assert not os.path.exists(dest) and not os.path.exists(dest + ".json")
+    # the temporary file in the pod is removed all the same
+    assert not [p for p in pod.files if p.startswith("/var/lib/hcp-etcd-snapshot")]
+
+
+def test_save_records_that_it_needs_no_skip_hash_check(pod, tmp_path):
+    _f, result, _m = snap(pod, tmp_path)
+    assert json.load(open(result["sidecar"]))["needs_skip_hash_check"] is False
+
+
+# ---- finding 9: the save's copy must fit on the member's volume --------------------------
+
+
+def test_save_refused_when_the_member_volume_lacks_space(pod, tmp_path):
+    pod.files["/var/lib/data/member/snap/db"] = b"d" * (100 * 1024 * 1024)
+    pod.free_kib = 150 * 1024  # 150 MiB free: less than 100 MiB + 10% + 64 MiB
+    failed, result, _m = snap(pod, tmp_path)
+    assert failed, result
+    assert "150 MiB free in /var/lib" in result["msg"] and "is 100 MiB" in result["msg"]
+    assert "174 MiB needed" in result["msg"] and "Defragment the member" in result["msg"]
+    assert [c for c in pod.calls if "save" in c] == []  # nothing was written in the pod
+    assert not os.path.exists(str(tmp_path / "backups" / "etcd.db"))
+
+
+def test_save_goes_ahead_with_enough_space_and_reports_it(pod, tmp_path):
+    pod.files["/var/lib/data/member/snap/db"] = b"d" * (100 * 1024 * 1024)
+    pod.free_kib = 200 * 1024
+    failed, result, _m = snap(pod, tmp_path)
+    assert not failed, result
+    assert result["space"] == {"db_size": 100 * 2 ** 20, "free": 200 * 2 ** 20, "need": 110 * 2 ** 20 + 64 * 2 ** 20}
+
+
+# ---- finding 8: the sidecar binds the snapshot to its HostedCluster ----------------------
+
+
+def test_sidecar_binds_uid_namespace_name_version_and_key_fingerprint(pod, tmp_path):
+    failed, result, _m = snap(pod, tmp_path, hosted_cluster=HC, encryption_key_secret=SECRET)
+    assert not failed, result
+    text = open(result["sidecar"]).read()
+    sidecar = json.loads(text)
+    assert sidecar["hosted_cluster_uid"] == "uid-demo" and sidecar["hosted_cluster_namespace"] == "clusters"
+    assert sidecar["cluster_name"] == "demo" and sidecar["etcd_version"] == "3.5.16"
+    assert sidecar["encryption_key_fingerprint"] == "sha256:" + hashlib.sha256(KEY).hexdigest()
+    # never the key, in any encoding
+    assert SECRET["data"]["key"] not in text and KEY.decode() not in text
+
+
+def test_sidecar_of_a_cluster_without_encryption_key_says_none(pod, tmp_path):
+    hc = {"metadata": dict(HC["metadata"]), "spec": {}}
+    _f, result, _m = snap(pod, tmp_path, hosted_cluster=hc)
+    assert json.load(open(result["sidecar"]))["encryption_key_fingerprint"] == "none"
+
+
+def test_cluster_with_a_key_but_no_secret_is_refused_before_the_save(pod, tmp_path):
+    failed, result, _m = snap(pod, tmp_path, hosted_cluster=HC)
+    assert failed and "demo-etcd-key, which could not be read" in result["msg"]
+    assert [c for c in pod.calls if "save" in c] == []
+
+
+def test_hosted_cluster_must_be_the_one_named(pod, tmp_path):
+    failed, result, _m = snap(pod, tmp_path, hosted_cluster=HC, encryption_key_secret=SECRET, cluster_name="other")
+    assert failed and "cluster_name is other but the hosted_cluster given is demo" in result["msg"]
