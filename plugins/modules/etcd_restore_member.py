@@ -307,7 +307,7 @@ msg:
 
 import os
 
-from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     EtcdModule,
     EtcdModuleError,
@@ -353,27 +353,15 @@ def inspect_source(params):
     src = params["src"]
     if not os.path.isfile(src):
         raise EtcdModuleError("snapshot %s does not exist on the controller" % src)
-    sha, size = etcd_cli.file_sha256(src)
+    facts = snapshot_file.inspect(src, params.get("sidecar"), allow_missing_sidecar=True,
+                                  method=params.get("snapshot_method"))
+    sha = facts["sha256"]
     expected = (params.get("snapshot_sha256") or "").strip().lower() or None
     if expected and expected != sha:
         raise EtcdModuleError("%s has sha256 %s but snapshot_sha256 is %s: wrong or damaged file" % (src, sha, expected))
-    sidecar_file = params.get("sidecar")
-    if not sidecar_file and os.path.isfile(etcd_cli.sidecar_path(src)):
-        sidecar_file = etcd_cli.sidecar_path(src)
-    sidecar = None
-    if sidecar_file:
-        if not os.path.isfile(sidecar_file):
-            raise EtcdModuleError("sidecar %s does not exist" % sidecar_file)
-        sidecar = etcd_cli.load_sidecar(sidecar_file)
-        if sidecar["sha256"] != sha:
-            raise EtcdModuleError(
-                "%s has sha256 %s but its sidecar %s records %s: the file changed after the backup"
-                % (src, sha, sidecar_file, sidecar["sha256"])
-            )
-    method = params.get("snapshot_method") or (sidecar or {}).get("method")
-    trailer = etcd_cli.snapshot_trailer(src)
-    skip, reason = etcd_cli.decide_skip_hash_check(params["skip_hash_check"], method, trailer["has_trailer"])
-    return dict(sha256=sha, size=size, sidecar=sidecar, method=method, trailer=trailer, skip=skip, reason=reason)
+    skip, reason = etcd_cli.decide_skip_hash_check(params["skip_hash_check"], facts["method"], facts["has_trailer"])
+    return dict(sha256=sha, size=facts["size"], sidecar=facts["sidecar"], method=facts["method"],
+                trailer=facts["trailer"], skip=skip, reason=reason)
 
 
 def restore_marker(source, result, member, initial_cluster, token, peer_urls, fingerprint, **extra):

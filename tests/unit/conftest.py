@@ -216,6 +216,10 @@ class FakePod(object):
             prefix = argv[-1].rstrip("/") + "/"
             names = sorted(set(p[len(prefix):].split("/")[0] for p in self.files if p.startswith(prefix)))
             return 0, "".join(n + "\n" for n in names).encode(), b"", None
+        if argv[:3] == ["stat", "-c", "%s"]:  # the size of one file
+            if argv[3] not in self.files:
+                return 1, b"", b"stat: cannot statx '%s': No such file or directory\n" % argv[3].encode(), None
+            return 0, b"%d\n" % len(self.files[argv[3]]), b"", None
         if argv[0] == "test" and argv[1] == "-d":
             return (0 if self.is_dir(argv[2]) else 1), b"", b"", None
         if argv[0] == "df":

@@ -107,7 +107,7 @@ def test_copy_db_sidecar_forces_skip(helper, tmp_path):
 def test_sidecar_sha_mismatch_fails_before_touching_pod(helper, tmp_path):
     sidecar = dict(method="save", sha256="b" * 64, size=1, needs_skip_hash_check=False)
     failed, result, _w = restore(helper, src_file(tmp_path, sidecar=sidecar))
-    assert failed and "changed after the backup" in result["msg"]
+    assert failed and "copy it again from the backup" in result["msg"]
     assert helper.calls == []
 
 
