@@ -82,43 +82,54 @@ path:
   description: The snapshot file.
   returned: always
   type: str
+  sample: /root/hcp-etcd-backups/clusters/demo/20261126T122545Z/etcd-snapshot.db
 sha256:
   description: sha256 of the file, computed here.
   returned: always
   type: str
+  sample: a071b79ee0b3be4e53e8b0fe7dbdfa1fdb45665923d90bd12175be9ee75c1760
 size:
   description: Size of the file in bytes.
   returned: always
   type: int
+  sample: 1347616
 method:
   description: How the snapshot was made (C(save) or C(copy_db)), from the sidecar or guessed from the trailer.
   returned: always
   type: str
+  sample: save
 has_trailer:
   description: Whether the file ends with a valid sha256 trailer.
   returned: always
   type: bool
+  sample: true
 needs_skip_hash_check:
   description: Whether restoring it needs C(--skip-hash-check).
   returned: always
   type: bool
+  sample: false
 revision:
   description: Revision recorded in the sidecar (0 without sidecar).
   returned: always
   type: int
+  sample: 306
 sidecar:
   description: The sidecar's content, or an empty dict.
   returned: always
   type: dict
+  sample: {"cluster_name": "demo", "hosted_cluster_namespace": "clusters", "member": "etcd-0", "method": "save",
+    "sha256": "a071b79ee0b3be4e53e8b0fe7dbdfa1fdb45665923d90bd12175be9ee75c1760", "size": 1347616, "revision": 306}
 foreign:
   description: What binds the snapshot to another control plane (accepted with O(allow_foreign_snapshot)); empty when none.
   returned: always
   type: list
   elements: str
+  sample: []
 etcd_version_compared:
   description: Whether the etcd versions were compared (false when O(etcd_version) is empty).
   returned: always
   type: bool
+  sample: true
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -93,16 +93,20 @@ consistent:
   description: Whether every member serves the same data (see the description).
   returned: always
   type: bool
+  sample: true
 revision:
   description: The common revision R the members were compared at.
   returned: always
   type: int
+  sample: 1000000412
 members:
   description: One entry per member, with C(name), C(revision), C(keys) (at R), C(hash) (hashkv at R), C(cluster_id),
     C(member_id), C(leader), C(version), C(ok) and C(problem).
   returned: always
   type: list
   elements: dict
+  sample: [{"name": "etcd-0", "revision": 1000000412, "keys": 412, "hash": 3641842051, "cluster_id": 14841639068965178418,
+    "member_id": 10276657743932975437, "leader": 10276657743932975437, "version": "3.5.16", "ok": true, "problem": ""}]
 verdict_lines:
   description: One readable line per member and a final C(VERDICT) line.
   returned: always
