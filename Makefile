@@ -42,8 +42,13 @@ build: install ## build the collection artifact (hcp-etcd-<version>.tar.gz)
 test: lint sanity units e2e ## every test: lint, sanity, units, end-to-end and fault injection on a real cluster
 
 .PHONY: lint
-lint: install ## ansible-lint (production profile)
+# antsibull-docs copies the collection and kubernetes.core into a temporary tree, with `git ls-files`
+# when a source sits in a git work tree: the ceiling keeps the venv's kubernetes.core (inside this
+# ignored .venv) from being copied empty.
+lint: install ## ansible-lint (production profile), changelog fragments, plugin docs (antsibull-docs)
 	$(BIN)/ansible-lint --offline --profile production
+	$(BIN)/antsibull-changelog lint
+	GIT_CEILING_DIRECTORIES=$(CURDIR) $(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 .PHONY: sanity
 sanity: install ## ansible-test sanity, offline
