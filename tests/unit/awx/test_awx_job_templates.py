@@ -136,9 +136,34 @@ def test_credential_type_injects_the_kubeconfig_file_as_k8s_auth_kubeconfig():
     fields = dict((f["id"], f) for f in ct["inputs"]["fields"])
     assert fields["kubeconfig"]["secret"] is True and fields["kubeconfig"]["multiline"] is True
     assert ct["inputs"]["required"] == ["kubeconfig"]
-    assert ct["injectors"]["file"] == {"template.kubeconfig": "{{ kubeconfig }}"}
-    assert ct["injectors"]["env"]["K8S_AUTH_KUBECONFIG"] == "{{ tower.filename.kubeconfig }}"
+    assert ct["injectors"]["file"]["template.kubeconfig"] == "{{ kubeconfig }}"
+    assert ct["injectors"]["env"]["K8S_AUTH_KUBECONFIG"].startswith("{{ tower.filename.kubeconfig }}")
+    # what the injected environment selects: tests/unit/awx/test_awx_credential_type.py
     # The inventory source file exists in the project and uses our plugin.
     inv = _yaml(v["hcp_etcd_inventory_source_path"])
     assert inv["plugin"] == "hcp.etcd.hosted_clusters"
     assert os.path.basename(v["hcp_etcd_inventory_source_path"]).endswith("hosted_clusters.yml")
+
+
+def test_restore_survey_asks_for_force_passed_as_an_extra_var_default_false():
+    survey = dict((q["variable"], q) for q in templates()["hcp.etcd restore a hosted cluster"]["survey"])
+    assert survey["force"]["type"] == "multiplechoice" and survey["force"]["choices"] == ["false", "true"]
+    assert survey["force"]["default"] == "false" and survey["force"]["required"] is True
+    # the role reads it as the bool option `force` (default false)
+    options, _hosts = role_options("playbooks/restore.yml")
+    assert options["force"]["type"] == "bool" and options["force"].get("default") is False
+
+
+def test_schedule_launches_the_fleet_backup_without_answers():
+    v = awx_vars()
+    plays = _yaml("awx/configure.yml")
+    schedule = [t for t in plays[0]["tasks"] if "awx.awx.schedule" in t]
+    assert len(schedule) == 1
+    assert schedule[0]["awx.awx.schedule"]["unified_job_template"] == "{{ hcp_etcd_backup_schedule_template }}"
+    assert schedule[0]["when"] == "hcp_etcd_backup_schedule_rrule | length > 0"
+    assert v["hcp_etcd_backup_schedule_rrule"] == "", "no schedule unless asked for"
+    target = templates()[v["hcp_etcd_backup_schedule_template"]]
+    assert target["extra_vars"]["hcp_targets"] == "all"
+    # a scheduled job answers no survey: every required question needs a default
+    for question in target["survey"]:
+        assert not question["required"] or "default" in question, question["variable"]
