@@ -18,7 +18,8 @@ import re
 import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHIPPED = ("roles", "playbooks", "plugins", "meta")
+# The content users run, and the scenarios and demo that run it the way users do.
+SHIPPED = ("roles", "playbooks", "plugins", "meta", "tests/e2e", "tests/demo")
 # awx/configure.yml is run by the AWX administrator with the controller's own collection; it is not
 # a dependency of the roles and modules (docs/awx.md says to install awx.awx for it).
 EXTRA = {"awx": {"awx.awx"}}
