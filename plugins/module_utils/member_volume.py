@@ -44,7 +44,7 @@ JOURNAL_NAME = ".hcp-etcd-journal.json"
 JOURNAL_VERSION = 1
 PREVIOUS_INFIX = ".pre-restore-"
 FAILED_INFIX = ".failed-restore-"
-_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+@=-]*$")
+_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.:+@=-]*$")
 
 
 def _text(data):
@@ -65,7 +65,7 @@ def check_path(option, path):
         if part in ("", ".", "..") or not _SAFE_COMPONENT.match(part):
             raise EtcdModuleError(
                 "%s %r has a component %r that is empty, '.', '..', starts with '-' or holds a character outside "
-                "[A-Za-z0-9_.+@=-]; %s" % (option, path, part, fix)
+                "[A-Za-z0-9_.:+@=-]; %s" % (option, path, part, fix)
             )
     return path
 

@@ -112,7 +112,7 @@ options:
   data_dir:
     description:
       - etcd data directory in the pod. An absolute path at least two levels deep; no component may
-        be empty, C(.), C(..), start with C(-) or hold characters outside C([A-Za-z0-9_.+@=-]).
+        be empty, C(.), C(..), start with C(-) or hold characters outside C([A-Za-z0-9_.:+@=-]).
     type: str
     default: /var/lib/data
   staging_dir:
