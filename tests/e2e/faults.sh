@@ -9,8 +9,12 @@
 #                                              "7+async" while the members are restored: once a member
 #                                              restore (async job) runs, or, when staged members are swapped
 #                                              one after the other, once the first is swapped
-#   FAULT_CASES="points helper backup"         which cases run (default: all three; helper = helper-copy
+#   FAULT_CASES="points helper backup walk"    which cases run (default: all four; helper = helper-copy
 #                                              and helper-swap, which can also be named alone)
+#   FAULT_WALK="swap:mv -T:1:kill,..."         walk only these execs (default: every exec of etcd-1's swap
+#                                              and of its rollback, each with every action, found by a
+#                                              traced run): <swap|rollback>:<regex>:<n>:<action>
+#   FAULT_WALK_ACTIONS="kill fail"             the actions of the full walk (default: kill kill-after fail lose-exit)
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
 #
 # Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
@@ -36,7 +40,7 @@ NS=$HC_NS-$NAME
 OUT=${FAULT_DIR:-$repo/tests/output/faults}
 ATMP=$OUT/ansible-tmp              # ANSIBLE_REMOTE_TMP of every run here: finds this test's async leftovers
 ASYNC=$OUT/restore/async           # the restore's job status files (restore_async_dir under restore_work_dir)
-CASES=${FAULT_CASES:-points helper backup}
+CASES=${FAULT_CASES:-points helper backup walk}
 HDR='^TASK \[hcp\.etcd\.restore : Steps? [0-9]'
 DATA=$repo/tests/tools/etcd-data
 EXPECTED_API=(kube-apiserver=3 openshift-apiserver=2 openshift-oauth-apiserver=3)
@@ -375,6 +379,113 @@ case_backup() {
   record backup PASS "etcd-0 deleted $hit; $done_what;${leak:+ temp file left on etcd-0: $leak;} retry backup valid (revision $frev), data A intact on 3 members, $((SECONDS - t0))s"
 }
 
+# ---- (5) the exec walk: a fault at one exec of a member swap or of a rollback ------------------------
+# The transport's fault hook (HCP_ETCD_FAULT, see plugins/module_utils/pod_transport.py) kills the module
+# before or after the n-th matching exec, fails it, or loses its exit status. "swap" strikes the swap of
+# etcd-1 (the staged swaps run etcd-0, etcd-1, etcd-2: one member is swapped, one half, one not yet);
+# "rollback" fails etcd-2's first rename so that the run rolls back, and strikes etcd-1's rollback.
+# Then, on every member: the old data (its digest from before the run) after a rollback, or, when the
+# run could not roll back, the same command rerun to the verified restored data (set A); no journal,
+# no snapshot copy, no temporary file, and no previous data directory that the data directory's marker
+# does not name (old data orphaned). The run's own report must say which.
+WALK_POD=hcp-etcd-restore-etcd-1
+walk_prefix() { case $1 in swap) echo "^restored $WALK_POD: .*" ;; rollback) echo "^rolled_back $WALK_POD: .*" ;; esac; }
+walk_trigger() { [ "$1" = rollback ] && echo "^restored hcp-etcd-restore-etcd-2: mv -T:1:fail;" || true; }
+
+digests() { "$DATA" digest --namespace "$NS" --members 3 2>&1 | sed -E 's/ \(revision.*//'; }
+volumes() {  # one line per member: the entries of /var/lib, then the marker's previous_data_dir
+  local m
+  for m in etcd-0 etcd-1 etcd-2; do
+    printf '%s %s | %s\n' "$m" "$(k -n "$NS" exec "$m" -c etcd -- ls -A /var/lib 2>&1 | tr '\n' ' ')" \
+      "$(k -n "$NS" exec "$m" -c etcd -- cat /var/lib/data/.hcp-etcd-restore.json 2>/dev/null \
+         | python3 -c 'import json,sys; print(json.load(sys.stdin).get("previous_data_dir") or "")' 2>/dev/null)"
+  done
+}
+# orphans BEFORE AFTER: what is left on a volume that nothing names (prints it; 0 when clean).
+orphans() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+def parse(path):
+    out = {}
+    for line in open(path):
+        name, rest = line.split(" ", 1)
+        entries, _, previous = rest.partition(" | ")
+        out[name] = (set(entries.split()), previous.strip())
+    return out
+before, after = parse(sys.argv[1]), parse(sys.argv[2])
+bad = []
+for member, (entries, previous) in sorted(after.items()):
+    new = entries - before.get(member, (set(), ""))[0]
+    for entry in sorted(entries):
+        if entry in (".hcp-etcd-journal.json", "hcp-etcd-restore.snap.db") or entry.endswith(".tmp"):
+            bad.append("%s: %s left" % (member, entry))
+    for entry in sorted(new):
+        if entry.startswith("data.pre-restore-") and "/var/lib/" + entry != previous:
+            bad.append("%s: %s holds old data no marker names" % (member, entry))
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+}
+
+case_walk() {
+  local spec=$1 kind=${1%%:*} rest regex n action pre t0=$SECONDS rc msg outcome why matched left
+  rest=${spec#*:}; action=${rest##*:}; rest=${rest%:*}; n=${rest##*:}; regex=${rest%:*}
+  pre=$OUT/walk-$(echo "$spec" | tr -c 'A-Za-z0-9_.-' '_')
+  log "walk $spec: damage, restore with the fault, then judge every member"
+  damage soft || { record "walk $spec" FAIL "could not prepare the damage"; return; }
+  digests >"$pre.digest.before"; volumes >"$pre.volumes.before"
+  rm -f "$pre.count"
+  # shellcheck disable=SC2046
+  HCP_ETCD_FAULT="$(walk_trigger "$kind")$(walk_prefix "$kind")$regex:$n:$action" \
+    HCP_ETCD_FAULT_COUNT_FILE=$pre.count play_bg "$pre.run.log" $(restore_args)
+  play_wait; rc=$?
+  msg=$(grep -oE '(RESTORE FAILED[^"]*|The data is restored[^"]*)' "$pre.run.log" | tail -n1 | cut -c1-400)
+  # the walked fault is the last of HCP_ETCD_FAULT: it must have met its n-th exec
+  matched=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$pre.count" \
+            "$([ "$kind" = rollback ] && echo 1 || echo 0)" 2>/dev/null)
+  [ "${matched:-0}" -ge "$n" ] || { record "walk $spec" FAIL "the fault met ${matched:-0} of $n execs (log $pre.run.log)"; return; }
+  if [ $rc -eq 0 ]; then
+    outcome="absorbed (run finished)"
+    check_outcome "$pre" >"$pre.outcome" || { record "walk $spec" FAIL "rc=0 without the full outcome: $(cat "$pre.outcome")"; return; }
+    why="restored data verified (A on 3 members)"
+  elif [[ $msg == *"ROLLED BACK"* || $msg == *"BEFORE ANY ETCD DATA CHANGED"* ]]; then
+    outcome="rolled back"
+    etcd_ready || { record "walk $spec" FAIL "'$msg' but etcd is not 3/3 ready"; return; }
+    digests >"$pre.digest.after"
+    if ! diff -q "$pre.digest.before" "$pre.digest.after" >/dev/null; then
+      record "walk $spec" FAIL "'${msg:0:120}' but the data differs from before: $(diff "$pre.digest.before" "$pre.digest.after" | grep '^>' | head -3 | tr '\n' ' ')"; return
+    fi
+    why="old data on 3 members (digests as before: $(awk '{print $2 $8}' "$pre.digest.after" | tr '\n' ' '))"
+  elif [ -n "$msg" ]; then
+    outcome="not rolled back; rerun"
+    rerun "$pre" || { record "walk $spec" FAIL "'${msg:0:160}'; rerun rc=$rerun_rc (logs $pre.*)"; return; }
+    why="rerun ${rerun_s}s: restored data verified (A on 3 members)"
+  else
+    record "walk $spec" FAIL "rc=$rc and no report of the state left (log $pre.run.log)"; return
+  fi
+  etcd_ready
+  volumes >"$pre.volumes.after"
+  left=$(orphans "$pre.volumes.before" "$pre.volumes.after") || { record "walk $spec" FAIL "$outcome; orphaned: $left"; return; }
+  record "walk $spec" PASS "$outcome: $why; nothing orphaned; $((SECONDS - t0))s"
+}
+
+# The full walk: one traced run of each kind lists the execs of etcd-1's swap and rollback.
+walk_points() {
+  local kind count a i
+  if [ -n "${FAULT_WALK:-}" ]; then echo "$FAULT_WALK" | tr ',' '\n'; return; fi
+  for kind in swap rollback; do
+    damage soft >/dev/null || return 1
+    # shellcheck disable=SC2046
+    HCP_ETCD_FAULT="$(walk_trigger "$kind")" HCP_ETCD_FAULT_TRACE=$OUT/walk-$kind.trace play_bg "$OUT/walk-$kind.trace.log" $(restore_args)
+    play_wait
+    count=$(grep -cE "$(walk_prefix "$kind")" "$OUT/walk-$kind.trace" 2>/dev/null)
+    log "walk: $count execs in $WALK_POD's $kind ($OUT/walk-$kind.trace)" >&2
+    for ((i = 1; i <= count; i++)); do
+      for a in ${FAULT_WALK_ACTIONS:-kill kill-after fail lose-exit}; do echo "$kind:.:$i:$a"; done
+    done
+  done
+}
+
 # ---- run ---------------------------------------------------------------------------------------------
 log "K=$K Step headers per restore; points: $POINTS; cases: $CASES; logs: $OUT"
 if ! setup; then log "setup FAILED (log $OUT/setup.log)"; exit 1; fi
@@ -385,6 +496,9 @@ for c in $CASES; do
     helper) case_helper helper-copy; case_helper helper-swap ;;
     helper-copy|helper-swap) case_helper "$c" ;;
     backup) case_backup ;;
+    walk) walk_points >"$OUT/walk.points" || log "walk: tracing the execs failed"
+          mapfile -t walk_list <"$OUT/walk.points"
+          for w in "${walk_list[@]}"; do case_walk "$w"; done ;;
     *) log "unknown case $c"; status=1 ;;
   esac
 done
