@@ -30,8 +30,10 @@ mkdir -p "$HCP_ETCD_E2E_DIR"
 
 # Longest first (wall seconds measured alone on the 2-core machine), so that the lanes end together.
 ALL="refusals faults-ci rerun restore_etcd34 restore_ha restore_db_copy least_privilege restore_single backup fleet"
-# The reduced fault run: kill points 3 s after the Step 3 header and mid-swap, and a helper pod lost mid-swap.
+# The reduced fault run: kill points 3 s after the Step 3 header and mid-swap, a helper pod lost mid-swap,
+# and one point of the exec walk: the module killed right after etcd-1's data was moved aside.
 CI_FAULT_POINTS=${CI_FAULT_POINTS:-3+3 8+async}
+CI_FAULT_WALK=${CI_FAULT_WALK:-swap:mv -T:1:kill-after}
 items=${SCENARIOS:-$ALL}
 jobs=${E2E_JOBS:-3}
 t_all=$SECONDS
@@ -45,7 +47,7 @@ run_item() {
     fleet)      # the hcp.etcd.hosted_clusters inventory and one backup run for two control planes
       tests/e2e/fleet.sh ;;
     faults-ci)  # the full matrix is make e2e-faults
-      FAULT_POINTS=$CI_FAULT_POINTS FAULT_CASES="points helper-swap" tests/e2e/faults.sh ;;
+      FAULT_POINTS=$CI_FAULT_POINTS FAULT_WALK=$CI_FAULT_WALK FAULT_CASES="points helper-swap walk" tests/e2e/faults.sh ;;
     *)
       cd tests/e2e
       # molecule keeps "prepared" in its state between runs; this driver has no destroy to clear it
