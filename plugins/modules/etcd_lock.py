@@ -105,18 +105,22 @@ session:
   description: The session that holds the Lease (pass it to renew, stop or release).
   returned: always
   type: str
+  sample: 3f1c9a0e5b7d4e2a8c6b1d0f9e8a7c6b
 holder:
   description: The holder written into the Lease (C(spec.holderIdentity)).
   returned: always
   type: str
+  sample: alice@bastion-1, restore run 2026-11-26T05:30:00Z, AWX job 42
 taken_over:
   description: The previous holder when the Lease was taken over, else empty.
   returned: always
   type: str
+  sample: held by bob@bastion-2, restore run 2026-11-26T04:00:00Z, since 2026-11-26T04:00:00Z (5400 s ago), renewed 3600 s ago, expired 1800 s ago
 api_server:
   description: URL of the API server the module talked to (the one every task of the run acts on).
   returned: always
   type: str
+  sample: https://api.mgmt.example.com:6443
 """
 
 import datetime
@@ -158,7 +162,12 @@ def parse_time(text):
 def holder_identity(user, operation, run_id, environ=None):
     """``alice@bastion, restore run 2026-11-26T05:30:00Z, AWX job 42``: who to ask before breaking the lock."""
     environ = os.environ if environ is None else environ
-    text = "%s@%s, %s run %s" % (user or getpass.getuser(), socket.gethostname(), operation, run_id)
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # a container user without a passwd entry (AWX execution environments)
+            user = "uid %d" % os.getuid()
+    text = "%s@%s, %s run %s" % (user, socket.gethostname(), operation, run_id)
     job = environ.get("JOB_ID") or environ.get("AWX_JOB_ID")
     if job:
         text += ", AWX job %s" % job
@@ -205,7 +214,8 @@ def decide(lease, now, run_id, session, break_lock):
     raise EtcdModuleError(
         "another backup or restore of this control plane runs: the run lock (Lease %s/%s) is %s. %s"
         % (lease["metadata"].get("namespace"), lease["metadata"].get("name"), describe(lease, now),
-           "It is this same run, interrupted while its background jobs may still work: rerun once it expires. "
+           "It is held for this same run (the run id of the run record): if that run was interrupted, its background "
+           "jobs may still work; rerun once the lock expired. "
            if same_run else "Wait until it ends and rerun. ")
         + "If that run is known to be gone, rerun with -e break_lock=true.",
         holder=spec.get("holderIdentity", ""),

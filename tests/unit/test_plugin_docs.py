@@ -108,8 +108,7 @@ def test_every_module_and_inventory_plugin_has_docs(ansible_doc, kind):
                 assert value.get("description"), "hcp.etcd.%s: RETURN %s has no description" % (name, key)
 
 
-# etcd_lock (new in 0.2.0) is being written; drop it from here once its RETURN values have samples.
-SAMPLES_PENDING = {"etcd_lock"}
+SAMPLES_PENDING = set()
 
 
 @pytest.mark.parametrize("name", plugin_names("modules"))

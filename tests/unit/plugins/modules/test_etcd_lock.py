@@ -118,7 +118,7 @@ def test_same_run_takes_over_only_once_expired_or_stopped():
     api = FakeLeases()
     first = lock(api)
     # a rerun of the same run while the interrupted one may still work (Ctrl-C, async jobs): refused
-    with pytest.raises(EtcdModuleError, match="this same run, interrupted"):
+    with pytest.raises(EtcdModuleError, match="held for this same run .* if that run was interrupted"):
         lock(api, at=later(60))
     # once expired, its rerun takes it over by itself
     rerun = lock(api, at=later(601))
@@ -188,3 +188,11 @@ def test_lease_times_parse_server_formats():
     assert etcd_lock.parse_time("2026-11-29T10:00:00.123456Z") == T0.replace(microsecond=123456)
     assert etcd_lock.parse_time("2026-11-29T10:00:00Z") == T0
     assert etcd_lock.parse_time("") is None
+
+
+def test_holder_without_a_passwd_entry_is_named_by_uid(monkeypatch):
+    def no_user():
+        raise KeyError("getpwuid(): uid not found: 1000680000")
+
+    monkeypatch.setattr(etcd_lock.getpass, "getuser", no_user)
+    assert etcd_lock.holder_identity(None, "backup", "r1", environ={}).startswith("uid ")
