@@ -76,8 +76,27 @@ func main() { etcdmain.Main(os.Args) }' \
 LDFLAGS="" build_module "etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" \
   ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
 
-LDFLAGS="" build_module "coredns-$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION" "" \
-  github.com/coredns/coredns
+# CoreDNS with only the plugins of the cluster's Corefile (cluster.sh step_coredns): the full build
+# compiles every cloud provider's SDK (Route 53, Azure, Cloud DNS, Datadog tracing...) for nothing.
+# Directives keep CoreDNS's own order (plugin.cfg).
+MAIN_coredns='package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/ready"
+)
+
+func init() { dnsserver.Directives = []string{"bind", "ready", "errors", "kubernetes", "forward"} }
+
+func main() { coremain.Run() }' \
+LDFLAGS="" build_module "coredns-$COREDNS_VERSION-min" "github.com/coredns/coredns@$COREDNS_VERSION" "" \
+  ./cmd/coredns
 
 # crictl: lets `cluster.sh down` stop and remove pod sandboxes through CRI (CNI DEL, netns removal).
 LDFLAGS="" build_module "cri-tools-$CRI_TOOLS_VERSION" "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" "" \

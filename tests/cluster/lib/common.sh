@@ -11,7 +11,7 @@ STATE=${HCP_ETCD_CLUSTER_DIR:-/var/tmp/hcp-etcd-cluster}
 CACHE=${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}
 K8S_BIN=$CACHE/kubernetes-$KUBERNETES_VERSION/bin
 ETCD_BIN=$CACHE/etcd-$ETCD_VERSION/bin
-COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION/bin
+COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION-min/bin
 CRICTL=$CACHE/cri-tools-$CRI_TOOLS_VERSION/bin/crictl
 KUBECTL=$K8S_BIN/kubectl
 
