@@ -235,8 +235,8 @@ def test_forbidden_namespace_is_an_error_that_names_it(tmp_path, fake_api):
         load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\nnamespaces: [clusters, secret-ns]\n")
 
 
-def test_hosted_cluster_with_an_invalid_namespace_is_skipped_with_a_warning(tmp_path, fake_api, hosted_clusters,
-                                                                          monkeypatch):
+def test_hosted_cluster_with_an_invalid_namespace_is_skipped_with_a_warning(
+        tmp_path, fake_api, hosted_clusters, monkeypatch):
     fake_api([hosted_cluster("clusters", "x" * 60), hosted_cluster("clusters", "good", policy="SingleReplica")])
     warnings = []
     monkeypatch.setattr(Display, "warning", lambda self, msg, *args, **kwargs: warnings.append(msg))
