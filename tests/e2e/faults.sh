@@ -179,17 +179,17 @@ check_outcome() {
 }
 
 # rerun LOGPREFIX: the same restore command to completion, then the full outcome. Sets rerun_s, rerun_rc.
-rerun() {
-  local t0=$SECONDS
+rerun() {  # PREFIX [EXTRA ARGS...]: the same command again
+  local t0=$SECONDS pre=$1; shift
   # shellcheck disable=SC2046
-  play_bg "$1.rerun.log" $(restore_args)
+  play_bg "$pre.rerun.log" $(restore_args) "$@"
   play_wait; rerun_rc=$?
   rerun_s=$((SECONDS - t0))
   if [ $rerun_rc -ne 0 ]; then
-    echo "    rerun rc=$rerun_rc; last lines of $1.rerun.log:"; grep -E 'fatal|FAILED|msg' "$1.rerun.log" | tail -n 5 | cut -c1-400 | sed 's/^/      /'
-    check_outcome "$1" >/dev/null; return 1
+    echo "    rerun rc=$rerun_rc; last lines of $pre.rerun.log:"; grep -E 'fatal|FAILED|msg' "$pre.rerun.log" | tail -n 5 | cut -c1-400 | sed 's/^/      /'
+    check_outcome "$pre" >/dev/null; return 1
   fi
-  check_outcome "$1"
+  check_outcome "$pre"
 }
 
 record() {  # CASE PASS|FAIL DETAIL
@@ -244,7 +244,9 @@ case_point() {
   label=$(grep -E "$HDR" "$pre.killed.log" | sed -n "${kp}p" | sed -E 's/^TASK \[hcp\.etcd\.restore : //; s/\] \**$//' | cut -c1-60)
   at_kill="$(state) async-running=$jobs_at_kill"
   log "point $spec: killed at '$label' after ${killed_s}s: $at_kill"
-  if rerun "$pre"; then
+  # The killed run holds the run lock until it expires; kill_run ended every process of it (async jobs
+  # included), which is what an operator must know before breaking the lock.
+  if rerun "$pre" -e break_lock=true; then
     record "point $spec" PASS "[$label] at kill: $at_kill | killed ${killed_s}s, rerun ${rerun_s}s, total $((SECONDS - t0))s"
   else
     record "point $spec" FAIL "[$label] at kill: $at_kill | rerun rc=$rerun_rc ${rerun_s}s (logs $pre.*)"
