@@ -71,11 +71,13 @@ finish() {  # NAME: collect one finished scenario
   unset "pid_of[$name]"
 }
 
+reap() {  # wait until one scenario ends, then collect every one that has ended
+  wait -n "${pid_of[@]}" || true
+  for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || finish "$n"; done
+}
+
 for name in $items; do
-  while [ "${#pid_of[@]}" -ge "$jobs" ]; do
-    wait -n "${pid_of[@]}" || true
-    for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || finish "$n"; done
-  done
+  while [ "${#pid_of[@]}" -ge "$jobs" ]; do reap; done
   case $name in
     fleet|faults-ci) log_of[$name]=$HCP_ETCD_E2E_DIR/$name.log ;;
     *) [ -d "tests/e2e/molecule/$name" ] || { echo "unknown scenario $name (molecule scenarios, fleet, faults-ci)"; exit 2; }
@@ -86,10 +88,7 @@ for name in $items; do
   run_item "$name" "${log_of[$name]}" &
   pid_of[$name]=$!
 done
-while [ "${#pid_of[@]}" -gt 0 ]; do
-  wait -n "${pid_of[@]}" || true
-  for n in "${!pid_of[@]}"; do kill -0 "${pid_of[$n]}" 2>/dev/null || finish "$n"; done
-done
+while [ "${#pid_of[@]}" -gt 0 ]; do reap; done
 
 # Key material must never reach any output.
 if grep -lE -- '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$HCP_ETCD_E2E_DIR"/*.log; then
