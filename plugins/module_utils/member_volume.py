@@ -44,6 +44,7 @@ JOURNAL_NAME = ".hcp-etcd-journal.json"
 JOURNAL_VERSION = 1
 PREVIOUS_INFIX = ".pre-restore-"
 FAILED_INFIX = ".failed-restore-"
+BACKUP_SNAPSHOT_PREFIX = "hcp-etcd-snapshot-"  # etcd_snapshot's temporary file on the serving member
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.:+@=-]*$")
 
 
@@ -85,6 +86,24 @@ def check_layout(data_dir, staging_dir, snapshot_path):
     if len(set((data_dir, staging_dir, snapshot_path))) != 3:
         raise EtcdModuleError("data_dir, staging_dir and remote_snapshot_path must be three different paths")
     return data_dir, staging_dir, snapshot_path
+
+
+def classify_leftover(vol, path):
+    """What a path ``vol.leftovers()`` lists is: previous, failed_restore, staging, snapshot_copy,
+    backup_snapshot or partial."""
+    name = posixpath.basename(path)
+    base = posixpath.basename(vol.data_dir)
+    if name.endswith(".tmp"):
+        return "partial"
+    if name.startswith(base + PREVIOUS_INFIX):
+        return "previous"
+    if name.startswith(base + FAILED_INFIX):
+        return "failed_restore"
+    if name.startswith(posixpath.basename(vol.staging_dir)):
+        return "staging"
+    if name.startswith(BACKUP_SNAPSHOT_PREFIX):
+        return "backup_snapshot"
+    return "snapshot_copy"
 
 
 class MemberVolume(object):
@@ -144,8 +163,21 @@ class MemberVolume(object):
             "%s/%s" % (self.root, name)
             for name in names
             if name.startswith(base + PREVIOUS_INFIX) or name.startswith(base + FAILED_INFIX)
-            or name.startswith(ours) or name.endswith(".tmp")
+            or name.startswith(ours) or name.startswith(BACKUP_SNAPSHOT_PREFIX) or name.endswith(".tmp")
         )
+
+    def remove_leftover(self, path):
+        """Remove one entry ``leftovers()`` lists: renamed to a ``.tmp`` name first (atomic), then removed,
+        so that an interrupted removal never leaves a half-removed directory under its real name (a
+        rollback or an operator would take it for whole). Never the data directory, never a path
+        ``leftovers()`` does not list."""
+        if path == self.data_dir or path not in self.leftovers():
+            raise EtcdModuleError("refusing to remove %s on %s: it is not a leftover beside %s" % (path, self.where(), self.data_dir))
+        doomed = path
+        if not path.endswith(".tmp"):
+            doomed = "%s.removing-%s.tmp" % (path, utc_stamp())
+            self.t.exec_ok(["mv", "-T", "--", path, doomed], what="mv -T %s %s" % (path, doomed), timeout=60, idempotent=False)
+        self.t.exec_ok(["rm", "-rf", "--", doomed], what="rm -rf %s" % doomed, timeout=self.timeout)
 
     def marker(self, directory):
         """``(marker, fingerprint)`` of ``directory``: its restore marker (or None) and a digest of

@@ -110,7 +110,8 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds allowed for each command or transfer in the container.
+    description: Seconds allowed for each command or transfer in the container; the save, its check and the
+      download of a large database get more (one minute plus the time at 2 MiB/s for its size).
     type: int
     default: 600
 notes:
@@ -266,6 +267,7 @@ from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
     ExecTimeout,
     PodTransportError,
+    scaled_timeout,
 )
 
 ARGUMENT_SPEC = dict(
@@ -396,6 +398,8 @@ def run_snapshot(mod):
             raise EtcdModuleError("etcdctl not found in %s; snapshot save needs it" % transport.where())
         tls = mod.etcd_tls(transport)
         facts["space"] = check_save_space(transport, p["db_path"], p["remote_tmp_dir"])
+        # the save, its check and its download each get the timeout, or more when the database needs it
+        timeout = scaled_timeout(facts["space"]["db_size"], p["timeout"])
         remote = "%s/hcp-etcd-snapshot-%s.db" % (p["remote_tmp_dir"].rstrip("/"), uuid.uuid4().hex[:12])
         # A member that died during an earlier save left its temporary file on the volume; remove such
         # leftovers (older than an hour, so a concurrent save is never touched) before adding another.
@@ -406,16 +410,16 @@ def run_snapshot(mod):
             mod.warn("could not look for old temporary snapshots in %s: %s" % (transport.where(), exc))
         try:
             argv = etcd_cli.snapshot_save_argv(remote, p["endpoint"], tls["cacert"], tls["cert"], tls["key"])
-            rc, _out, err = transport.exec(argv, timeout=p["timeout"])
+            rc, _out, err = transport.exec(argv, timeout=timeout)
             if rc != 0:
                 raise EtcdModuleError(
                     "etcdctl snapshot save failed in %s (rc=%s): %s; is the member healthy? "
                     "If no member serves, use method copy_db"
                     % (transport.where(), rc, err.decode("utf-8", "replace").strip())
                 )
-            status = snapshot_status(transport, tools, remote, timeout=p["timeout"])
+            status = snapshot_status(transport, tools, remote, timeout=timeout)
             corrupt_for_test(transport, remote)
-            sha, size = transport.download(remote, dest, timeout=p["timeout"])
+            sha, size = transport.download(remote, dest, timeout=timeout)
         finally:
             try:
                 transport.exec(["rm", "-f", remote, remote + ".part"], idempotent=True, timeout=60)

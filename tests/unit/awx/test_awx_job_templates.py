@@ -154,6 +154,15 @@ def test_restore_survey_asks_for_force_passed_as_an_extra_var_default_false():
     assert options["force"]["type"] == "bool" and options["force"].get("default") is False
 
 
+@pytest.mark.parametrize("template,playbook", [("hcp.etcd restore a hosted cluster", "playbooks/restore.yml"),
+                                               ("hcp.etcd backup one hosted cluster", "playbooks/backup.yml")])
+def test_one_cluster_surveys_ask_whether_to_break_the_run_lock_default_false(template, playbook):
+    survey = dict((q["variable"], q) for q in templates()[template]["survey"])
+    assert survey["break_lock"]["choices"] == ["false", "true"] and survey["break_lock"]["default"] == "false"
+    options, _hosts = role_options(playbook)
+    assert options["break_lock"]["type"] == "bool" and options["break_lock"].get("default") is False
+
+
 def test_schedule_launches_the_fleet_backup_without_answers():
     v = awx_vars()
     plays = _yaml("awx/configure.yml")

@@ -197,3 +197,22 @@ def test_cluster_with_a_key_but_no_secret_is_refused_before_the_save(pod, tmp_pa
 def test_hosted_cluster_must_be_the_one_named(pod, tmp_path):
     failed, result, _m = snap(pod, tmp_path, hosted_cluster=HC, encryption_key_secret=SECRET, cluster_name="other")
     assert failed and "cluster_name is other but the hosted_cluster given is demo" in result["msg"]
+
+
+def test_the_save_of_a_large_database_gets_a_timeout_scaled_to_its_size(pod, tmp_path, monkeypatch):
+    """Finding 10: a 4 GiB database is not given the fixed 600 s; the save gets 60 s + its size at 2 MiB/s."""
+    from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransport
+
+    monkeypatch.setattr(etcd_snapshot, "check_save_space", lambda *_a: dict(db_size=4 * 2 ** 30, free=8 * 2 ** 30, need=0))
+    seen = []
+    real_exec = PodTransport.exec
+
+    def spy(self, argv, *args, **kwargs):
+        seen.append((list(argv), kwargs.get("timeout")))
+        return real_exec(self, argv, *args, **kwargs)
+
+    monkeypatch.setattr(PodTransport, "exec", spy)
+    failed, result, _m = snap(pod, tmp_path, timeout=600)
+    assert not failed, result
+    saves = [timeout for argv, timeout in seen if "snapshot" in argv and "save" in argv]
+    assert saves == [60 + 4 * 2 ** 30 // (2 * 2 ** 20)], seen
