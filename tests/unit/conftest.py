@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.hcp.etcd.plugins.module_utils import etcd_module
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_module, pod_transport
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransport
 
 OK = {"metadata": {}, "status": "Success"}
@@ -401,3 +401,19 @@ def run_module(fn, mod):
 @pytest.fixture
 def pod():
     return FakePod()
+
+
+class Crash(BaseException):
+    """The module process died (SIGKILL): nothing after it runs, not even its error handling."""
+
+
+@pytest.fixture
+def crash_instead_of_kill(monkeypatch):
+    """The transport's fault hook raises Crash where it would SIGKILL the module; no fault switch is
+    inherited from the environment."""
+    def crash():
+        raise Crash()
+
+    monkeypatch.setattr(pod_transport, "_kill_self", crash)
+    for name in (pod_transport.FAULT_ENV, pod_transport.FAULT_COUNT_ENV, pod_transport.FAULT_TRACE_ENV):
+        monkeypatch.delenv(name, raising=False)

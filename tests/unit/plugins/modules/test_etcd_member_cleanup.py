@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, member_volume, pod_transport
 from ansible_collections.hcp.etcd.plugins.modules import etcd_member_cleanup
 
-from conftest import FakeCore, FakePod, make_module, run_module
+from conftest import Crash, FakeCore, FakePod, make_module, run_module
 
 NS = "clusters-demo"
 ROOT = "/var/lib"
@@ -30,18 +30,7 @@ PARTIAL = ROOT + "/hcp-etcd-restore.snap.db.tmp"
 LEFT = [PREVIOUS, OLDER, FAILED, STAGING, COPY, BACKUP_TMP, PARTIAL]
 
 
-class Crash(BaseException):
-    """The module process died (SIGKILL)."""
-
-
-@pytest.fixture(autouse=True)
-def crash_instead_of_kill(monkeypatch):
-    def crash():
-        raise Crash()
-
-    monkeypatch.setattr(pod_transport, "_kill_self", crash)
-    for name in (pod_transport.FAULT_ENV, pod_transport.FAULT_COUNT_ENV, pod_transport.FAULT_TRACE_ENV):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("crash_instead_of_kill")
 
 
 def volume():

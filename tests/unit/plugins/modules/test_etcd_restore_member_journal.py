@@ -19,7 +19,7 @@ import pytest
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, member_volume, pod_transport
 from ansible_collections.hcp.etcd.plugins.modules import etcd_restore_member
 
-from conftest import FakeCore, FakePod, make_module, run_module, snapshot_bytes
+from conftest import Crash, FakeCore, FakePod, make_module, run_module, snapshot_bytes
 
 NS = "clusters-demo"
 IC = ",".join("etcd-%d=https://etcd-%d.etcd-discovery.%s.svc:2380" % (i, i, NS) for i in range(3))
@@ -32,18 +32,7 @@ RUN = "2026-11-29T10:00:00Z"
 ACTIONS = pod_transport.FAULT_ACTIONS
 
 
-class Crash(BaseException):
-    """The module process died (SIGKILL): nothing after it runs, not even its error handling."""
-
-
-@pytest.fixture(autouse=True)
-def crash_instead_of_kill(monkeypatch):
-    def crash():
-        raise Crash()
-
-    monkeypatch.setattr(pod_transport, "_kill_self", crash)
-    for name in (pod_transport.FAULT_ENV, pod_transport.FAULT_COUNT_ENV, pod_transport.FAULT_TRACE_ENV):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("crash_instead_of_kill")
 
 
 def new_pod():
