@@ -33,6 +33,10 @@ description:
   - The connection options are those of kubernetes.core; when none is set in the inventory file, the
     C(K8S_AUTH_*) environment variables, then C(KUBECONFIG) and C(~/.kube/config) are used, like kubernetes.core's
     modules do. The inventory file name must end with C(hosted_clusters.yml) or C(hosted_clusters.yaml).
+  - With O(cache=true) the list of HostedClusters is kept in the inventory cache (O(cache_plugin),
+    O(cache_timeout)) and read from there until it expires, so that a large fleet or a frequent AWX inventory
+    sync does not list them from the management cluster every time; C(ansible-inventory --flush-cache) or
+    C(--flush-cache) on the playbook lists them again. Off by default.
 options:
   plugin:
     description: Marks the file as an inventory source of this plugin.
@@ -53,6 +57,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.constructed
+  - ansible.builtin.inventory_cache
 requirements:
   - python >= 3.9
   - kubernetes >= 24.2.0
@@ -61,6 +66,14 @@ requirements:
 EXAMPLES = r"""
 # hosted_clusters.yml: every HostedCluster of the management cluster in $K8S_AUTH_KUBECONFIG / $KUBECONFIG.
 plugin: hcp.etcd.hosted_clusters
+
+# ---
+# hosted_clusters.yml: the list kept for 10 minutes in a JSON file cache (AWX syncs, large fleets).
+# plugin: hcp.etcd.hosted_clusters
+# cache: true
+# cache_plugin: ansible.builtin.jsonfile
+# cache_connection: ~/.cache/hcp-etcd-inventory
+# cache_timeout: 600
 
 # ---
 # hosted_clusters.yml: two namespaces only, explicit kubeconfig and context, plus a group of the
@@ -85,7 +98,7 @@ import re
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_cli import EtcdCliError, control_plane_namespace
 
 try:
@@ -150,7 +163,7 @@ def host_groups(variables):
     ]
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable):
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "hcp.etcd.hosted_clusters"
 
     def verify_file(self, path):
@@ -161,12 +174,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        if K8S_IMPORT_ERROR is not None:
-            raise AnsibleError(
-                "the hcp.etcd.hosted_clusters inventory needs the kubernetes Python client and the kubernetes.core "
-                "collection: %s" % to_native(K8S_IMPORT_ERROR)
-            )
-        for hosted_cluster in self._list_hosted_clusters():
+        # The inventory cache, as Ansible's own cacheable inventories use it: read it when caching is on and
+        # the run did not ask for a flush (cache=False), and write it after a fresh list.
+        use_cache = self.get_option("cache")
+        key = self.get_cache_key(path)
+        items = None
+        if use_cache and cache:
+            items = self._cache.get(key)
+        if items is None:
+            items = self._list_hosted_clusters()
+            if use_cache:
+                self._cache[key] = items
+        for hosted_cluster in items:
             self._add(hosted_cluster)
 
     def _auth(self):
@@ -181,6 +200,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         return auth
 
     def _list_hosted_clusters(self):
+        if K8S_IMPORT_ERROR is not None:
+            raise AnsibleError(
+                "the hcp.etcd.hosted_clusters inventory needs the kubernetes Python client and the kubernetes.core "
+                "collection: %s" % to_native(K8S_IMPORT_ERROR)
+            )
         api_version = self.get_option("api_version")
         namespaces = []
         for namespace in self.get_option("namespaces") or []:

@@ -261,3 +261,44 @@ def test_group_names_are_valid_identifiers(hosted_clusters):
     assert hosted_clusters.group_name("ns_", "clusters-prod.eu") == "ns_clusters_prod_eu"
     assert hosted_clusters.host_groups(hosted_clusters.host_vars(hosted_cluster("a-b", "c", policy="HighlyAvailable"))) == [
         "hosted_clusters", "ns_a_b", "policy_highlyavailable", "etcd_managed"]
+
+
+def _cached_config(tmp_path):
+    return ("plugin: hcp.etcd.hosted_clusters\ncache: true\ncache_plugin: ansible.builtin.jsonfile\n"
+            "cache_connection: %s\ncache_timeout: 600\n" % (tmp_path / "cache"))
+
+
+def _parse(tmp_path, text, cache):
+    path = tmp_path / "hosted_clusters.yml"
+    path.write_text(text)
+    plugin = inventory_loader.get("hcp.etcd.hosted_clusters")
+    data = InventoryData()
+    plugin.parse(data, DataLoader(), str(path), cache=cache)
+    if hasattr(plugin, "update_cache_if_changed"):
+        plugin.update_cache_if_changed()
+    else:  # pragma: no cover - older ansible-core
+        plugin.set_cache_plugin()
+    return data
+
+
+def test_with_cache_the_list_comes_from_the_cache_until_a_flush(tmp_path, fake_api):
+    client = fake_api()
+    text = _cached_config(tmp_path)
+    first = _parse(tmp_path, text, cache=True)
+    assert client.gets == [None]
+    # the management cluster changed; the cached list is used, without an API call
+    client.objects = [hosted_cluster("clusters", "new-one")]
+    again = _parse(tmp_path, text, cache=True)
+    assert client.gets == [None]
+    assert sorted(again.hosts) == sorted(first.hosts) and "clusters/prod-a" in again.hosts
+    # --flush-cache (cache=False): listed again, and the cache now holds the new list
+    flushed = _parse(tmp_path, text, cache=False)
+    assert client.gets == [None, None] and sorted(flushed.hosts) == ["clusters/new-one"]
+    assert sorted(_parse(tmp_path, text, cache=True).hosts) == ["clusters/new-one"] and client.gets == [None, None]
+
+
+def test_without_cache_every_parse_lists_the_hosted_clusters(tmp_path, fake_api):
+    client = fake_api()
+    for _ in range(2):
+        load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
+    assert client.gets == [None, None]
