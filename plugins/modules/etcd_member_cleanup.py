@@ -170,11 +170,12 @@ def run(mod):
             if entry["action"] == "remove" and p["state"] == "absent" and not mod.check_mode:
                 vol.remove_leftover(entry["path"])
                 entry["removed"] = changed = True
-            summary.append("%s: %s %d MiB %s: %s%s" % (vol.member, entry["path"], entry["bytes"] // 1048576, entry["kind"],
-                                                    entry["action"], " (removed)" if entry["removed"] else ""))
+            line = (vol.member, entry["path"], entry["bytes"] // 1048576, entry["kind"], entry["action"],
+                    " (removed)" if entry["removed"] else "")
+            summary.append("%s: %s %d MiB %s: %s%s" % line)
         member["free_bytes"] = vol.free_bytes()
-    summary.append("removable: %d MiB on %d members%s" % (removable // 1048576, len(members),
-                                                           "" if p["state"] == "absent" else " (state=absent removes it)"))
+    hint = "" if p["state"] == "absent" else " (state=absent removes it)"
+    summary.append("removable: %d MiB on %d members%s" % (removable // 1048576, len(members), hint))
     mod.exit_json(changed=changed or (p["state"] == "absent" and removable > 0 and mod.check_mode),
                   members=members, removable_bytes=removable, summary=summary)
 
