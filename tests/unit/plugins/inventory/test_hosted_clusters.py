@@ -299,6 +299,6 @@ def test_with_cache_the_list_comes_from_the_cache_until_a_flush(tmp_path, fake_a
 
 def test_without_cache_every_parse_lists_the_hosted_clusters(tmp_path, fake_api):
     client = fake_api()
-    for _ in range(2):
+    for _attempt in range(2):
         load_strict(tmp_path, "plugin: hcp.etcd.hosted_clusters\n")
     assert client.gets == [None, None]
