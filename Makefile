@@ -66,7 +66,7 @@ e2e: install ## molecule scenarios, fleet and reduced fault run on the local clu
 e2e-faults: install ## kill the restore at every step and rerun; helper pod and etcd pod faults (FAULT_POINTS="2 7 11")
 	tests/e2e/faults.sh
 .PHONY: e2e-faults-ci
-e2e-faults-ci: install ## the reduced fault run of make test: crash while the API stops and mid-swap, helper pod lost mid-swap
+e2e-faults-ci: install ## the reduced fault run of make test: the controller killed mid-swap (rerun), the module killed after a data move (rollback from the journal)
 	SCENARIOS=faults-ci tests/e2e/run.sh
 
 .PHONY: bench
@@ -86,7 +86,7 @@ kubeconfig: ## print the kubeconfig path (make -s kubeconfig)
 	@tests/cluster/cluster.sh kubeconfig
 
 .PHONY: hcp-up hcp-down
-hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleReplica] [ETCD=3.4]
+hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleReplica] [ETCD=3.4|3.6|3.7]
 	tests/cluster/hcp.sh up "$(NAME)" "$(POLICY)" "$(ETCD)"
 hcp-down: ## remove it: make hcp-down NAME=x
 	tests/cluster/hcp.sh down "$(NAME)"

@@ -171,11 +171,29 @@ def _minor(version):
     return parsed[:2] if parsed else None
 
 
+def version_problem(recorded, running):
+    """Why a snapshot of etcd ``recorded`` cannot go onto members running ``running`` (None when it can).
+
+    The same major.minor, or the one minor before (3.5 onto 3.6: etcd's upgrade path, the members
+    start on the restored 3.5 data as on data an upgrade left). Never a newer minor onto older members:
+    etcd refuses to start on data whose cluster version is newer than its own."""
+    snap, live = _minor(recorded), _minor(running)
+    if snap is None or live is None or snap == live or (snap[0] == live[0] and snap[1] + 1 == live[1]):
+        return None
+    if snap > live:
+        return ("etcd_version %s, not %s: a snapshot of a newer etcd cannot be restored onto older members (etcd does "
+                "not start on data of a newer version); upgrade etcd first, or pick a backup taken on %d.%d"
+                % (recorded, running, live[0], live[1]))
+    return ("etcd_version %s, not %s: etcd upgrades one minor version at a time; pick a backup taken on %d.%d or %d.%d"
+            % (recorded, running, live[0], live[1], live[0], live[1] - 1))
+
+
 def binding_problems(sidecar, expected):
     """What ties the snapshot to another control plane, or is not recorded: a list of sentences.
 
     ``expected`` is a ``binding()``; its ``etcd_version`` may be None (the running etcd could not be
-    asked), then the versions are not compared. etcd versions are compared by major.minor."""
+    asked), then the versions are not compared. etcd versions are compared by major.minor
+    (``version_problem``)."""
     sidecar = sidecar or {}
     problems = []
     missing = [key for key in BINDING_KEYS if not sidecar.get(key)]
@@ -186,10 +204,10 @@ def binding_problems(sidecar, expected):
         if not recorded or not wanted:
             continue
         if key == "etcd_version":
-            differs = _minor(recorded) != _minor(wanted)
-        else:
-            differs = recorded != wanted
-        if differs:
+            problem = version_problem(recorded, wanted)
+            if problem:
+                problems.append(problem)
+        elif recorded != wanted:
             problems.append("%s %s, not %s" % (key, recorded, wanted))
     return problems
 

@@ -29,6 +29,12 @@ description:
     rerun, may settle it.
   - Never touches the data directory itself. Take the run lock (M(hcp.etcd.etcd_lock)) around it, as
     the C(hcp.etcd.cleanup) playbook does, so that no backup or restore runs meanwhile.
+  - With O(room_for_snapshot) it only checks, reading, that the volume of every member whose etcd container runs
+    has room for the restore of a snapshot of that many bytes beside its live data (the snapshot copy, the restored
+    member and a WAL, as M(hcp.etcd.etcd_restore_member) needs; a leftover staging directory counts as free), and
+    fails naming each member without room, its free bytes and the fix. This is the restore's pre-flight, before any
+    change. A member whose etcd container does not run is reported C(measured=false); the restore measures its
+    volume again from a helper pod, before the outage.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 options:
@@ -69,6 +75,11 @@ options:
     description: Keep the previous data directory the data directory's restore marker names.
     type: bool
     default: true
+  room_for_snapshot:
+    description:
+      - Size in bytes of the snapshot a restore will bring. Only checks that every running member has room for that
+        restore beside its live data (see the description); lists and removes nothing. Needs O(state=listed).
+    type: int
   timeout:
     description: Seconds allowed for each command in a pod (a removal of a large directory may need more).
     type: int
@@ -92,12 +103,17 @@ EXAMPLES = r"""
   hcp.etcd.etcd_member_cleanup:
     namespace: clusters-my-cluster
     state: absent
+- name: Refuse, before any change, a restore of a 2 GiB snapshot that does not fit beside the live data
+  hcp.etcd.etcd_member_cleanup:
+    namespace: clusters-my-cluster
+    room_for_snapshot: 2147483648
 """
 
 RETURN = r"""
 members:
   description: One entry per member with C(name), C(free_bytes) (after a removal, measured again) and C(entries),
-    each with C(path), C(bytes), C(kind) (C(previous), C(failed_restore), C(staging), C(snapshot_copy),
+    with O(room_for_snapshot) C(measured), C(free_bytes), C(needed_bytes) and C(why) (when not measured) instead of
+    C(entries); else C(entries) each with C(path), C(bytes), C(kind) (C(previous), C(failed_restore), C(staging), C(snapshot_copy),
     C(backup_snapshot) or C(partial)), C(action) (C(keep) or C(remove)), C(why) and C(removed).
   returned: always
   type: list
@@ -120,8 +136,10 @@ summary:
 
 import posixpath
 
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import EtcdModule, EtcdModuleError
 from ansible_collections.hcp.etcd.plugins.module_utils.member_volume import MemberVolume, classify_leftover
+from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransportError
 
 
 def plan_member(vol, keep_previous):
@@ -138,16 +156,46 @@ def plan_member(vol, keep_previous):
     return entries
 
 
+def member_volume(mod, name):
+    p = mod.params
+    transport = mod.transport(p["namespace"], name, p["container"], timeout=p["timeout"])
+    transport.check()
+    return MemberVolume(transport, name, p["data_dir"], p["staging_dir"], p["remote_snapshot_path"], timeout=p["timeout"])
+
+
+def check_room(mod, names):
+    """The restore's pre-flight: every running member has room for the snapshot beside its live data."""
+    size = mod.params["room_for_snapshot"]
+    members, short = [], []
+    for name in names:
+        try:
+            free = member_volume(mod, name).require_space(size)
+        except PodTransportError as exc:  # not running, or its container does not answer: not measured here
+            members.append(dict(name=name, measured=False, why=str(exc)))
+            continue
+        except EtcdModuleError as exc:
+            if not exc.result.get("no_space"):
+                raise
+            short.append(str(exc))
+            free = exc.result["free_bytes"]
+        members.append(dict(name=name, measured=True, free_bytes=free, needed_bytes=etcd_cli.restore_space_needed(size)))
+    summary = ["%s: %s" % (m["name"], "%d MiB free, %d MiB needed" % (m["free_bytes"] // 1048576, m["needed_bytes"] // 1048576)
+                           if m["measured"] else "not measured (%s)" % m["why"]) for m in members]
+    if short:
+        raise EtcdModuleError(" | ".join(short), no_space=True, members=members, summary=summary)
+    mod.exit_json(changed=False, members=members, removable_bytes=0, summary=summary)
+
+
 def run(mod):
     p = mod.params
     names = p["members"] or mod.member_names(p["namespace"], p["statefulset"])
     if not names:
         raise EtcdModuleError("StatefulSet %s in namespace %s has 0 replicas: start etcd, then clean up" % (p["statefulset"], p["namespace"]))
-    volumes = []
-    for name in names:
-        transport = mod.transport(p["namespace"], name, p["container"], timeout=p["timeout"])
-        transport.check()
-        volumes.append(MemberVolume(transport, name, p["data_dir"], p["staging_dir"], p["remote_snapshot_path"], timeout=p["timeout"]))
+    if p["room_for_snapshot"] is not None:
+        if p["state"] != "listed":
+            raise EtcdModuleError("room_for_snapshot only checks; it needs state=listed")
+        return check_room(mod, names)
+    volumes = [member_volume(mod, name) for name in names]
     # A journal anywhere: a restore is under way or was interrupted; nothing is removed anywhere.
     pending = ["%s (%s of run %s)" % (vol.journal_path + " on " + vol.member, j.get("op"), j.get("run_id"))
                for vol, j in ((vol, vol.read_journal()) for vol in volumes) if j]
@@ -190,6 +238,7 @@ ARGUMENT_SPEC = dict(
     remote_snapshot_path=dict(type="str", default="/var/lib/hcp-etcd-restore.snap.db"),
     state=dict(type="str", choices=["listed", "absent"], default="listed"),
     keep_previous=dict(type="bool", default=True),
+    room_for_snapshot=dict(type="int"),
     timeout=dict(type="int", default=600),
 )
 

@@ -72,9 +72,11 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
-func main() { etcdmain.Main(os.Args) }' \
-LDFLAGS="" build_module "etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "" \
-  ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
+func main() { etcdmain.Main(os.Args) }'
+for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION"}; do
+  LDFLAGS="" build_module "etcd-$v" "go.etcd.io/etcd/server/v3@$v" "" \
+    ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
+done
 
 # CoreDNS with only the plugins of the cluster's Corefile (cluster.sh step_coredns): the full build
 # compiles every cloud provider's SDK (Route 53, Azure, Cloud DNS, Datadog tracing...) for nothing.

@@ -18,7 +18,7 @@ set -euo pipefail
 # shellcheck source=lib/smoke.sh
 . "$CLUSTER_LIB/smoke.sh"
 
-PACKAGES=(containerd runc containernetworking-plugins iptables debootstrap openssl conntrack socat iproute2 kmod curl ca-certificates)
+PACKAGES=(containerd runc containernetworking-plugins iptables debootstrap openssl conntrack socat iproute2 kmod curl ca-certificates e2fsprogs)
 
 # ---- up steps ----------------------------------------------------------------------------------
 
@@ -84,7 +84,7 @@ step_controller_manager() {
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --cluster-cidr "$POD_CIDR" --allocate-node-cidrs=false \
-    --enable-hostpath-provisioner=true --profiling=false --v=1
+    --profiling=false --v=1
   wait_for kube-controller-manager 60 "kube-controller-manager /healthz" \
     curl -fsSk https://127.0.0.1:10257/healthz
 }
@@ -97,16 +97,21 @@ step_scheduler() {
   wait_for kube-scheduler 60 "kube-scheduler /healthz" curl -fsSk https://127.0.0.1:10259/healthz
 }
 
-# Cluster objects the node and its host processes need: the default StorageClass (dynamic hostPath
-# PVs, reclaimed on delete) and read access for CoreDNS.
+# Cluster objects the node and its host processes need: the default StorageClass (volumes of the size
+# each claim asks for, from lib/loop-volumes.sh, removed on delete) and read access for CoreDNS.
 step_cluster_objects() {
+  local sc_provisioner
+  sc_provisioner=$(k get storageclass standard -o jsonpath='{.provisioner}' 2>/dev/null || true)
+  if [ -n "$sc_provisioner" ] && [ "$sc_provisioner" != hcp-etcd.test/loop-volume ]; then
+    k delete storageclass standard >/dev/null   # the provisioner of a StorageClass is immutable
+  fi
   k apply -f - >/dev/null <<EOF
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata:
   name: standard
   annotations: {storageclass.kubernetes.io/is-default-class: "true"}
-provisioner: kubernetes.io/host-path
+provisioner: hcp-etcd.test/loop-volume
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
 ---
@@ -128,6 +133,14 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "hcp-etc
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "hcp-etcd:coredns"}
 EOF
+}
+
+# The provisioner of StorageClass `standard`: each PVC gets an ext4 image of the size it asks for,
+# loop-mounted (lib/loop-volumes.sh), so free space and full disks are the volume's own.
+step_volumes() {
+  start_daemon loop-volumes "$CLUSTER_LIB/loop-volumes.sh"
+  sleep 0.5
+  alive "$(pid_of loop-volumes)" || fail_component loop-volumes "exited at start"
 }
 
 step_containerd() {
@@ -301,6 +314,7 @@ cmd_up() {
   run_step controller-manager step_controller_manager
   run_step scheduler       step_scheduler
   run_step cluster-objects step_cluster_objects
+  run_step volumes         step_volumes
   run_step containerd      step_containerd
   run_step images          step_images
   run_step cni             step_cni
@@ -352,11 +366,11 @@ kill_shims() {
 unmount_all() {
   local m left
   for _ in 1 2 3 4 5; do
-    left=$( { mounts_under "$STATE"; mounts_under "$HOSTPATH_PV_DIR"; } )
+    left=$(mounts_under "$STATE")
     [ -n "$left" ] || return 0
     while IFS= read -r m; do umount "$m" 2>/dev/null || true; done <<< "$left"
   done
-  left=$( { mounts_under "$STATE"; mounts_under "$HOSTPATH_PV_DIR"; } )
+  left=$(mounts_under "$STATE")
   [ -z "$left" ] || { log "down: lazy-unmounting $left"; while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done <<< "$left"; }
 }
 
@@ -409,7 +423,7 @@ cmd_down() {
   remove_pods
   stop_daemons containerd
   kill_shims
-  stop_daemons kube-proxy coredns kube-scheduler kube-controller-manager
+  stop_daemons kube-proxy coredns loop-volumes kube-scheduler kube-controller-manager
   [ ! -x "$K8S_BIN/kube-proxy" ] || "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   stop_daemons kube-apiserver
   stop_daemons etcd
@@ -419,7 +433,6 @@ cmd_down() {
   remove_iptables_chains
   [ ! -f "$STATE/ip_forward.orig" ] || sysctl -qw "net.ipv4.ip_forward=$(cat "$STATE/ip_forward.orig")"
   remove_host_paths
-  rm -rf "$HOSTPATH_PV_DIR"
   rm -rf "$STATE"
   log "cluster down in $((SECONDS - start)) s"
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A miniature HyperShift hosted control plane on the test cluster, for the hcp.etcd tests.
 #
-#   hcp.sh up NAME [HighlyAvailable|SingleReplica] [3.5|3.4]   create or converge; waits until ready
+#   hcp.sh up NAME [HighlyAvailable|SingleReplica] [3.5|3.4|3.6|3.7]   create or converge; waits until ready
 #   hcp.sh down NAME                                            delete it, its namespace and PVCs
 #   hcp.sh status NAME
 #
@@ -117,7 +117,7 @@ cmd_up() {
   [[ $name =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "bad name $name"
   local ns="$HC_NS-${name//./-}" replicas image start=$SECONDS
   case $policy in HighlyAvailable) replicas=3 ;; SingleReplica) replicas=1 ;; *) die "POLICY must be HighlyAvailable or SingleReplica" ;; esac
-  case $etcd in 3.5|3.4) image=localhost/hcp-etcd/etcd:$etcd ;; *) die "ETCD must be 3.5 or 3.4" ;; esac
+  case $etcd in 3.4|3.5|3.6|3.7) image=localhost/hcp-etcd/etcd:$etcd ;; *) die "ETCD must be 3.4, 3.5, 3.6 or 3.7" ;; esac
   log "up: $name ($policy, etcd $etcd) in $ns"
 
   k apply -f "$fixtures/crds/" >/dev/null

@@ -4,6 +4,8 @@
 #
 #   localhost/hcp-etcd/pause:3.10   static pause binary (images/pause.c), the pod sandbox image
 #   localhost/hcp-etcd/etcd:3.5     bookworm minbase (bash, coreutils, tar, sha256sum) + etcd, etcdctl, etcdutl v3.5.x
+#   localhost/hcp-etcd/etcd:3.6     same rootfs + etcd, etcdctl (no snapshot status/restore), etcdutl v3.6.x
+#   localhost/hcp-etcd/etcd:3.7     only with HCP_ETCD_EXTRA_ETCD="v3.6.x v3.7.x" (build-binaries.sh too)
 #   localhost/hcp-etcd/etcd:3.4     same rootfs + Debian 12's etcd 3.4.23 (etcd, etcdctl; NO etcdutl)
 #
 # Usage: images.sh [all|build|import|list]     (default all = build + import)
@@ -34,9 +36,7 @@ exec 9>"$imgdir/.lock"
 flock 9
 
 PAUSE_REF=localhost/hcp-etcd/pause:3.10
-ETCD35_REF=localhost/hcp-etcd/etcd:3.5
 ETCD34_REF=localhost/hcp-etcd/etcd:3.4
-etcd35_version=${ETCD_VERSION#v}
 etcd34_version() { apt-cache show --no-all-versions etcd-server 2>/dev/null | awk '/^Version:/{print $2; exit}'; }
 
 # ---- shared rootfs / base layer -------------------------------------------------------------
@@ -72,17 +72,27 @@ build_pause() {
   log "pause: built $out"
 }
 
-build_etcd35() {
-  local out=$imgdir/etcd-$etcd35_version-$RECIPE.tar
+# The etcd images built from Go (go.etcd.io/etcd at the versions of versions.env): "<major.minor> <version>"
+# lines. 3.5 always; 3.6 (and 3.7) as HCP_ETCD_EXTRA_ETCD says, the same list build-binaries.sh builds.
+go_etcds() {
+  local v
+  for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION"}; do
+    v=${v#v}; echo "${v%.*} $v"
+  done
+}
+
+# build_etcd_go <major.minor> <version>: bookworm minbase + etcd, etcdctl, etcdutl of that version.
+build_etcd_go() {
+  local minor=$1 version=$2
+  local out=$imgdir/etcd-$version-$RECIPE.tar
   [ -f "$out" ] && return
-  local bin=$cache/etcd-$ETCD_VERSION/bin
-  # build-binaries.sh makes them (cluster.sh runs it first). Never start a second build: wait for it.
+  local bin=$cache/etcd-v$version/bin
   local waited=0
-  until [ -f "$cache/etcd-$ETCD_VERSION/.done" ]; do
+  until [ -f "$cache/etcd-v$version/.done" ]; do
     if ! pgrep -f build-binaries.sh >/dev/null; then
-      log "etcd $ETCD_VERSION binaries missing in $bin: run tests/cluster/build-binaries.sh first"; exit 1
+      log "etcd v$version binaries missing in $bin: run tests/cluster/build-binaries.sh first"; exit 1
     fi
-    [ $((waited % 60)) -eq 0 ] && log "waiting for build-binaries.sh to finish etcd $ETCD_VERSION ($waited s)"
+    [ $((waited % 60)) -eq 0 ] && log "waiting for build-binaries.sh to finish etcd v$version ($waited s)"
     sleep 10; waited=$((waited + 10))
     [ "$waited" -lt "${HCP_ETCD_BUILD_WAIT:-3600}" ] || { log "gave up waiting"; exit 1; }
   done
@@ -91,9 +101,9 @@ build_etcd35() {
   install -d "$stage/usr/bin"
   install -m 0755 "$bin/etcd" "$bin/etcdctl" "$bin/etcdutl" "$stage/usr/bin/"
   ln -s bash "$stage/usr/bin/sh"
-  $mkimage --name "$ETCD35_REF" --out "$out" --cmd /usr/bin/bash "$base_layer" "$stage" >"$out.digest"
+  $mkimage --name "localhost/hcp-etcd/etcd:$minor" --out "$out" --cmd /usr/bin/bash "$base_layer" "$stage" >"$out.digest"
   rm -rf "$stage"
-  log "etcd:3.5: built $out ($(du -h "$out" | cut -f1))"
+  log "etcd:$minor: built $out ($(du -h "$out" | cut -f1))"
 }
 
 build_etcd34() {
@@ -114,9 +124,19 @@ build_etcd34() {
   log "etcd:3.4: built $out from Debian etcd $v ($(du -h "$out" | cut -f1))"
 }
 
-tarballs() { echo "$PAUSE_REF $imgdir/pause-3.10.tar"; echo "$ETCD35_REF $imgdir/etcd-$etcd35_version-$RECIPE.tar"; echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version)-$RECIPE.tar"; }
+tarballs() {
+  local minor version
+  echo "$PAUSE_REF $imgdir/pause-3.10.tar"
+  echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version)-$RECIPE.tar"
+  while read -r minor version; do echo "localhost/hcp-etcd/etcd:$minor $imgdir/etcd-$version-$RECIPE.tar"; done < <(go_etcds)
+}
 
-build_all() { local s=$SECONDS; build_pause; build_base; build_etcd34; build_etcd35; log "build: done in $((SECONDS - s)) s"; }
+build_all() {
+  local s=$SECONDS minor version
+  build_pause; build_base; build_etcd34
+  while read -r minor version; do build_etcd_go "$minor" "$version"; done < <(go_etcds)
+  log "build: done in $((SECONDS - s)) s"
+}
 
 ctr_() { ctr --address "${CONTAINERD_ADDRESS:?set CONTAINERD_ADDRESS to the cluster containerd socket}" -n k8s.io "$@"; }
 

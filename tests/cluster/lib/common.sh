@@ -26,7 +26,6 @@ APISERVER_PORT=6443
 ETCD_CLIENT_PORT=12379        # not 2379: tests may run their own etcd on the host
 ETCD_PEER_PORT=12380
 COREDNS_READY=127.0.0.1:18181
-HOSTPATH_PV_DIR=/tmp/hostpath_pv   # hard-coded by the in-tree hostpath provisioner of kube-controller-manager
 # Host paths that kubelet, containerd and libcni use whatever their flags say. `up` records which of them
 # did not exist before (in $STATE/created-host-paths) and `down` removes exactly those.
 HARDCODED_HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/lib/cni /run/containerd /etc/cni /opt/containerd)
@@ -42,7 +41,7 @@ CNI_CONF_DIR=$STATE/cni/net.d
 CNI_BIN_DIR=/usr/lib/cni
 
 # Components in start order; `down` stops them in reverse (kubelet first is handled explicitly).
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler loop-volumes containerd kubelet kube-proxy coredns)
 
 log()  { printf '%s [cluster] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die()  { log "ERROR: $*"; exit 1; }

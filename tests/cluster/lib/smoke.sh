@@ -72,6 +72,11 @@ cmd_smoke() {
   check "ClusterIP Service by short name" k "${n[@]}" exec etcd-0 -- etcdctl --endpoints http://etcd-client:2379 --dial-timeout 3s put smoke ok
   check "kubernetes Service from a pod" k "${n[@]}" exec etcd-0 -- bash -c 'exec 3<>/dev/tcp/kubernetes.default/443'
   check "write to PVC" k "${n[@]}" exec etcd-0 -- bash -c 'echo x > /var/lib/smoke-marker'
+  # the volume is the claim's size (its own filesystem, not the host disk), and it can be filled
+  check "volume has the claim's capacity" k "${n[@]}" exec etcd-0 -- bash -c \
+    'size=$(df -B1 --output=size /var/lib | tail -1); [ "$size" -gt $((900 << 20)) ] && [ "$size" -le $((1 << 30)) ]'
+  check "a full volume refuses writes" k "${n[@]}" exec etcd-0 -- bash -c \
+    '! dd if=/dev/zero of=/var/lib/fill bs=1M count=1100 status=none && rm -f /var/lib/fill'
   tmp=$(mktemp); echo "smoke $$" > "$tmp"
   check "kubectl cp to and from a pod" bash -c "'$KUBECTL' --kubeconfig '$KUBECONFIG_ADMIN' ${n[*]} cp '$tmp' etcd-0:/tmp/smoke -c etcd &&
     '$KUBECTL' --kubeconfig '$KUBECONFIG_ADMIN' ${n[*]} cp etcd-0:/tmp/smoke '$tmp.back' -c etcd && cmp '$tmp' '$tmp.back'"

@@ -94,13 +94,25 @@ def test_counts_are_shared_across_module_runs_through_the_count_file(monkeypatch
 
 
 def test_a_transfer_gets_more_time_while_bytes_flow(monkeypatch, pod, tmp_path):
-    # finding 10: a fixed timeout whatever the size; here 200 frames at 0.5 s each outlast 60 s
-    monkeypatch.setattr(pod_transport, "MIN_RATE", 1000)  # 1000 B/s: every 1000-byte frame earns 1 s
-    ticks = itertools.count(0, 0.5)
+    # finding 10: a fixed timeout whatever the size. Every read of the clock here is 3 s later: the
+    # download reads it more than 20 times, so it outlasts a fixed 60 s; the 200000 bytes it streams earn
+    # 200 s more at 1000 B/s, and with that it finishes.
+    monkeypatch.setattr(pod_transport, "MIN_RATE", 1000)
+    reads = []
+
+    def clock():
+        reads.append(1)
+        return 3.0 * len(reads)
+
     pod.put("/var/lib/big.db", b"z" * 200000)
-    t = transport(pod, clock=lambda: next(ticks), timeout=60)
+    t = transport(pod, clock=clock, timeout=60)
     _sha, size = t.download("/var/lib/big.db", str(tmp_path / "big.db"))
-    assert size == 200000
+    assert size == 200000 and 3.0 * len(reads) > 60
+    # the same download without the extension (bytes earn no time) times out: the extension is what passed it
+    monkeypatch.setattr(pod_transport, "MIN_RATE", 10 ** 12)
+    del reads[:]
+    with pytest.raises(pod_transport.PodTransportError, match="timed out"):
+        transport(pod, clock=clock, timeout=60).download("/var/lib/big.db", str(tmp_path / "big2.db"))
     stalled = transport(pod, clock=itertools.count(0, 100).__next__, timeout=60)
     with pytest.raises(pod_transport.PodTransportError, match="timed out"):
         stalled.exec(["cat", "/var/lib/big.db"])

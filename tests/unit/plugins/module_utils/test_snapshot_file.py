@@ -111,7 +111,8 @@ def test_write_json_0600_is_atomic_and_private(tmp_path):
     ({"hosted_cluster_uid": "uid-other"}, "hosted_cluster_uid uid-other, not uid-demo"),
     ({"cluster_name": "other"}, "cluster_name other, not demo"),
     ({"encryption_key_fingerprint": "sha256:" + "0" * 64}, "encryption_key_fingerprint sha256:000"),
-    ({"etcd_version": "3.6.1"}, "etcd_version 3.6.1, not 3.5.16"),
+    ({"etcd_version": "3.6.1"}, "etcd_version 3.6.1, not 3.5.16: a snapshot of a newer etcd cannot be restored onto older members"),
+    ({"etcd_version": "3.3.9"}, "etcd_version 3.3.9, not 3.5.16: etcd upgrades one minor version at a time"),
     # a sidecar that lacks a binding field is refused too (it was skipped before)
     ({"hosted_cluster_namespace": None}, "its sidecar does not record hosted_cluster_namespace"),
     ({"hosted_cluster_uid": None, "encryption_key_fingerprint": None},
@@ -129,6 +130,9 @@ def test_snapshot_of_another_control_plane_is_refused_naming_what_differs(tmp_pa
 
 def test_same_minor_etcd_version_matches_and_unknown_live_version_is_not_compared(tmp_path):
     assert info(bound_snapshot(tmp_path, etcd_version="3.5.21"))["foreign"] == []
+    # the upgrade path: a snapshot of the minor before (3.5 onto 3.6, 3.4 onto 3.5)
+    assert info(bound_snapshot(tmp_path, etcd_version="3.5.21"), etcd_version="3.6.16")["foreign"] == []
+    assert info(bound_snapshot(tmp_path, etcd_version="3.4.23"))["foreign"] == []
     facts = info(bound_snapshot(tmp_path, etcd_version="3.4.23"), etcd_version="")
     assert facts["foreign"] == [] and facts["etcd_version_compared"] is False
 

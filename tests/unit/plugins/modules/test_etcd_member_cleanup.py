@@ -138,3 +138,32 @@ def test_a_removal_killed_at_any_exec_leaves_no_half_removed_directory_under_its
     failed, result = run(pod, monkeypatch, state="absent")
     assert not failed, result
     assert top(pod) == ["data", "data.pre-restore-20261129T100000Z", "unrelated"], (outcome, result)
+
+
+def test_room_for_snapshot_passes_a_volume_with_room_and_changes_nothing(monkeypatch):
+    pod = volume()
+    pod.free_kib = 400 * 1024
+    before = dict(pod.files)
+    failed, result = run(pod, monkeypatch, room_for_snapshot=100 * 1048576)
+    assert not failed and not result["changed"], result
+    member = result["members"][0]
+    assert member["measured"] and member["needed_bytes"] == etcd_cli.restore_space_needed(100 * 1048576)
+    assert member["free_bytes"] >= 400 * 1048576 and pod.files == before
+
+
+def test_room_for_snapshot_refuses_a_full_volume_naming_the_member_the_bytes_and_the_fix_and_removes_nothing(monkeypatch):
+    pod = volume()
+    pod.free_kib = 100 * 1024
+    before = dict(pod.files)
+    failed, result = run(pod, monkeypatch, room_for_snapshot=100 * 1048576)
+    assert failed and result["no_space"], result
+    assert "not enough space on the volume of etcd-0" in result["msg"]
+    assert "Nothing was changed; live data is never removed to make room. Fix: grow the PVC data-etcd-0" in result["msg"]
+    assert OLDER in result["msg"]  # the leftovers the cleanup playbook would remove are named
+    assert result["members"][0]["free_bytes"] < result["members"][0]["needed_bytes"]
+    assert pod.files == before
+
+
+def test_room_for_snapshot_only_checks(monkeypatch):
+    failed, result = run(volume(), monkeypatch, room_for_snapshot=1, state="absent")
+    assert failed and "room_for_snapshot only checks; it needs state=listed" in result["msg"]
