@@ -424,6 +424,7 @@ cmd_down() {
   stop_daemons containerd
   kill_shims
   stop_daemons kube-proxy coredns loop-volumes kube-scheduler kube-controller-manager
+  pkill -f "$CLUSTER_LIB/hcp-operator.sh" 2>/dev/null || true   # started by hcp.sh
   [ ! -x "$K8S_BIN/kube-proxy" ] || "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   stop_daemons kube-apiserver
   stop_daemons etcd

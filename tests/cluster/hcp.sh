@@ -6,8 +6,10 @@
 #   hcp.sh status NAME
 #
 # What `up` makes (manifests in tests/fixtures/):
-#   CRDs hostedclusters/nodepools.hypershift.openshift.io (real pausedUntil validation);
+#   CRDs hostedclusters/nodepools/hostedcontrolplanes.hypershift.openshift.io (real pausedUntil validation);
 #   HostedCluster NAME and NodePool NAME-workers in namespace $HOSTED_CLUSTER_NAMESPACE (default clusters);
+#   HostedControlPlane NAME in the control-plane namespace, and the operator stand-in lib/hcp-operator.sh
+#   (one per cluster): pause reaches it late, and until then it puts scaled-down API Deployments back;
 #   namespace <hc-ns>-NAME with the etcd StatefulSet (3 or 1 members, TLS, reset-member init container,
 #   image localhost/hcp-etcd/etcd:<ETCD>), Services etcd-discovery/etcd-client, a per-control-plane CA
 #   and certs, and Deployments kube-apiserver, openshift-apiserver, openshift-oauth-apiserver that
@@ -108,8 +110,26 @@ set_conditions() {  # NAME NS
     EtcdAvailable True QuorumAvailable "All etcd members are ready" \
     KubeAPIServerAvailable True AsExpected "Kube APIServer deployment is available" \
     Degraded False AsExpected "The hosted cluster is not degraded" \
-    ReconciliationActive True ReconciliationActive "Reconciliation active on resource (no operator runs in the miniature)")
+    ReconciliationActive True ReconciliationActive "Reconciliation active on resource (see the HostedControlPlane's condition)")
   k -n "$HC_NS" patch hostedcluster "$1" --subresource=status --type=merge -p "{\"status\":{\"conditions\":$conds}}" >/dev/null
+}
+
+hcp_reconciling() {  # NS NAME
+  [ "$(k -n "$1" get hostedcontrolplane "$2" -o jsonpath='{.status.conditions[?(@.type=="ReconciliationActive")].status}' 2>/dev/null)" = True ]
+}
+
+# The operator stand-in (lib/hcp-operator.sh), one per cluster (per KUBECONFIG), started once.
+ensure_operator() {
+  local dir=${HCP_OPERATOR_DIR:-/var/tmp/hcp-etcd-operator} id pid
+  id=$(printf '%s' "$KUBECONFIG" | sha256sum | cut -c1-12)
+  mkdir -p "$dir"
+  exec 8>"$dir/$id.lock"; flock 8
+  pid=$(cat "$dir/$id.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q hcp-operator.sh; then flock -u 8; return; fi
+  KUBECTL=$KUBECTL KUBECONFIG=$KUBECONFIG setsid "$here/lib/hcp-operator.sh" </dev/null >>"$dir/$id.log" 2>&1 8>&- &
+  echo $! > "$dir/$id.pid"
+  flock -u 8
+  log "operator stand-in started (pid $!, log $dir/$id.log)"
 }
 
 cmd_up() {
@@ -121,7 +141,9 @@ cmd_up() {
   log "up: $name ($policy, etcd $etcd) in $ns"
 
   k apply -f "$fixtures/crds/" >/dev/null
-  k wait --for=condition=Established --timeout=60s crd/hostedclusters.hypershift.openshift.io crd/nodepools.hypershift.openshift.io >/dev/null
+  k wait --for=condition=Established --timeout=60s crd/hostedclusters.hypershift.openshift.io crd/nodepools.hypershift.openshift.io \
+    crd/hostedcontrolplanes.hypershift.openshift.io >/dev/null
+  ensure_operator
   local existing
   existing=$(k -n "$HC_NS" get hostedcluster "$name" -o jsonpath='{.spec.controllerAvailabilityPolicy}' 2>/dev/null || true)
   [ -z "$existing" ] || [ "$existing" = "$policy" ] || die "HostedCluster $name exists with policy $existing (immutable): hcp.sh down $name first"
@@ -129,6 +151,15 @@ cmd_up() {
   k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
   k label namespace "$ns" --overwrite hypershift.openshift.io/hosted-control-plane=true >/dev/null
   render "$fixtures/hcp/hostedcluster.yaml.in" NAME="$name" HC_NS="$HC_NS" NS="$ns" POLICY="$policy" | k apply -f - >/dev/null
+  k apply -f - >/dev/null <<EOF
+apiVersion: hypershift.openshift.io/v1beta1
+kind: HostedControlPlane
+metadata:
+  name: $name
+  namespace: $ns
+  annotations: {hypershift.openshift.io/cluster: "$HC_NS/$name"}
+spec: {}
+EOF
   make_tls "$ns"
 
   local initial="" i
@@ -146,6 +177,7 @@ cmd_up() {
     wait_until "Deployment $d available" deploy_ready "$ns" "$d" "$replicas" || { k -n "$ns" get pods -o wide >&2; exit 1; }
   done
   set_conditions "$name" "$ns"
+  wait_until "HostedControlPlane $name reconciling" hcp_reconciling "$ns" "$name" || exit 1
   log "up: $name ready in $((SECONDS - start)) s: etcd $replicas/$replicas ($image), ${API_DEPLOYMENTS[*]} $replicas/$replicas available"
 }
 

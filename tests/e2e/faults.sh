@@ -206,6 +206,8 @@ setup() {
   log "setup: control plane $NAME (HighlyAvailable), openshift-apiserver at 2, data set A, one backup"
   tests/cluster/hcp.sh down "$NAME" >"$OUT/setup.log" 2>&1
   tests/cluster/hcp.sh up "$NAME" HighlyAvailable 3.5 >>"$OUT/setup.log" 2>&1 || { tail -n 20 "$OUT/setup.log"; return 1; }
+  # the miniature's control-plane operator keeps each API Deployment at this count while not paused
+  k -n "$NS" annotate deployment openshift-apiserver hcp-etcd.test/desired-replicas=2 --overwrite >/dev/null
   k -n "$NS" scale deployment openshift-apiserver --replicas=2 >/dev/null
   k -n "$NS" rollout status deployment openshift-apiserver --timeout=300s >>"$OUT/setup.log" 2>&1 || return 1
   "$DATA" seed --namespace "$NS" --set A >>"$OUT/setup.log" 2>&1 || return 1
