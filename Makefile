@@ -65,6 +65,9 @@ e2e: install ## molecule scenarios, fleet and reduced fault run on the local clu
 	tests/e2e/run.sh
 e2e-faults: install ## kill the restore at every step and rerun; helper pod and etcd pod faults (FAULT_POINTS="2 7 11")
 	tests/e2e/faults.sh
+.PHONY: artifact-test
+artifact-test: install ## the built artifact installed into a fresh venv (ansible-core + declared requirements): backup and restore from it
+	SCENARIOS=artifact tests/e2e/run.sh
 .PHONY: e2e-faults-ci
 e2e-faults-ci: install ## the reduced fault run of make test: the controller killed mid-swap (rerun), the module killed after a data move (rollback from the journal)
 	SCENARIOS=faults-ci tests/e2e/run.sh

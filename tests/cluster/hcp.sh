@@ -161,6 +161,15 @@ metadata:
 spec: {}
 EOF
   make_tls "$ns"
+  # what HyperShift's etcd pod runs with: service account etcd and priority class hypershift-etcd
+  k -n "$ns" create serviceaccount etcd --dry-run=client -o yaml | k apply -f - >/dev/null
+  k apply -f - >/dev/null <<EOF
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: hypershift-etcd}
+value: 100002000
+description: HyperShift's priority class of the hosted etcd (miniature)
+EOF
 
   local initial="" i
   for ((i = 0; i < replicas; i++)); do initial+="${initial:+,}etcd-$i=https://etcd-$i.etcd-discovery.$ns.svc:2380"; done

@@ -86,7 +86,7 @@ def ee(tmp_path_factory):
 def test_definition_is_schema_3_and_pinned_like_the_controller():
     definition = _load("execution-environment.yml")
     galaxy = _load("galaxy.yml")
-    controller = _pins("requirements.txt")
+    controller = _pins("requirements-dev.txt")
     ee_python = _pins(definition["dependencies"]["python"])
     assert definition["version"] == 3
     assert definition["dependencies"]["ansible_core"]["package_pip"] == "ansible-core==%s" % controller["ansible-core"]
@@ -150,8 +150,21 @@ def test_artifact_in_the_context_installs_hcp_etcd_and_introspects_to_the_kubern
     out = yaml.safe_load(_run(argv + [str(dest)], str(build)))
     python = [line.split("#")[0].strip() for line in out["python"]]
     origins = " ".join(out["python"])
-    assert "kubernetes==%s" % _pins("requirements.txt")["kubernetes"] in python
+    assert "kubernetes==%s" % _pins("requirements-dev.txt")["kubernetes"] in python
     assert "from collection hcp.etcd" in origins and "from collection kubernetes.core" in origins
     assert not [p for p in python if re.match(r"^ansible(-core)?\b", p)], "ansible must not be pip-installed twice: %s" % python
     # kubectl/oc packages of kubernetes.core's bindep.txt are excluded (absent from CentOS Stream 9).
     assert out["system"] == []
+
+
+def test_the_collection_declares_ranges_not_pins_and_builder_finds_them():
+    # Pins in the artifact's requirements.txt would be pushed into every execution environment that
+    # includes hcp.etcd (ansible-builder introspection); the test pins live in requirements-dev.txt.
+    declared = [line.strip() for line in open(os.path.join(REPO, "requirements.txt")) if line.strip() and not line.startswith("#")]
+    assert declared and not [line for line in declared if "==" in line], declared
+    assert _load("meta/execution-environment.yml")["dependencies"]["python"] == "requirements.txt"
+    # the tested pins satisfy the declared ranges
+    tested = _pins("requirements-dev.txt")
+    for line in declared:
+        name, low = re.match(r"^([A-Za-z0-9_.-]+)>=(\S+)$", line).groups()
+        assert tuple(int(x) for x in tested[name.lower()].split(".")) >= tuple(int(x) for x in low.split("."))

@@ -36,7 +36,9 @@ provision() {
     mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$img" || return 1
     mkdir -p "$dir"
     mount -o loop "$img" "$dir" || return 1
-    chmod 0755 "$dir"
+    # as kubelet leaves a block volume for fsGroup 1001 (the etcd pods'): group 1001, group-writable,
+    # setgid (hostPath volumes get no fsGroup treatment from kubelet, so the provisioner does it)
+    chown 0:1001 "$dir" && chmod 2775 "$dir"
   fi
   k apply -f - >/dev/null <<EOF || return 1
 apiVersion: v1
