@@ -3,6 +3,7 @@
 # the same restore twice on a SingleReplica control plane of the miniature, whose operator stand-in
 # copies pausedUntil HCP_OPERATOR_PAUSE_DELAY (3) seconds late and until then puts scaled-down API
 # Deployments back:
+# Here the pause of the demo's control plane takes effect 60 s late (annotation hcp-etcd.test/pause-delay).
 #   1. from a copy of the collection whose pause.yml lacks the wait task (staging off, so that the
 #      API is stopped right after the pause, as the published procedure does): the operator puts the
 #      API back while the restore stops it; the run must not end restored and verified;
@@ -32,6 +33,9 @@ EOF
 log "control plane $NAME (SingleReplica), data set A, a backup"
 tests/cluster/hcp.sh down "$NAME" >/dev/null 2>&1
 tests/cluster/hcp.sh up "$NAME" SingleReplica 3.5 > "$OUT/hcp.log" 2>&1 || { tail "$OUT/hcp.log"; exit 1; }
+# this control plane's pause takes effect 60 s late (a busy operator), longer than a restore needs to stop the API
+kubectl_() { "$HOME/.cache/hcp-etcd/kubernetes-$(sed -n 's/^KUBERNETES_VERSION=//p' tests/cluster/versions.env)/bin/kubectl" "$@"; }
+kubectl_ -n "$NS" annotate hostedcontrolplane "$NAME" hcp-etcd.test/pause-delay=60 --overwrite >/dev/null
 tests/tools/etcd-data seed --namespace "$NS" --set A > "$OUT/data.log" 2>&1
 ansible-playbook playbooks/backup.yml -e cluster_name="$NAME" -e backup_dir="$OUT/backups" > "$OUT/backup.log" 2>&1 || { tail "$OUT/backup.log"; exit 1; }
 snap=$(ls -1 "$OUT"/backups/clusters/"$NAME"/*/etcd-snapshot.db | tail -n1)
@@ -43,7 +47,7 @@ for variant in nowait as-is; do
   log "restore, collection $variant"
   if [ "$variant" = nowait ]; then cp_path=$OUT/nowait; else cp_path=$repo/.collections; fi
   ANSIBLE_COLLECTIONS_PATH=$cp_path ansible-playbook "$cp_path/ansible_collections/hcp/etcd/playbooks/restore.yml" \
-    -e cluster_name="$NAME" -e snapshot="$snap" -e confirm=true -e restore_stage_before_outage=false \
+    -e cluster_name="$NAME" -e snapshot="$snap" -e confirm=true -e force=true -e restore_stage_before_outage=false \
     -e restore_wait_timeout=90 -e restore_work_dir="$OUT/restore-$variant" > "$OUT/restore-$variant.log" 2>&1
   rc=$?
   log "  rc=$rc; $(grep -oE 'RESTORE [A-Z ]+|restored and verified[^"]*' "$OUT/restore-$variant.log" | head -n1)"

@@ -2,8 +2,8 @@
 # The miniature's stand-in for HyperShift's two operators, as far as pause goes (facts, section 9):
 #
 #   - the HyperShift operator copies HostedCluster spec.pausedUntil to the HostedControlPlane of the
-#     control-plane namespace, not at once: HCP_OPERATOR_PAUSE_DELAY seconds (default 3) after it
-#     first sees the two differ;
+#     control-plane namespace, not at once: HCP_OPERATOR_PAUSE_DELAY seconds (default 3; the annotation
+#     hcp-etcd.test/pause-delay on a HostedControlPlane sets its own) after it first sees the two differ;
 #   - the control-plane operator, while the HostedControlPlane is not paused, reconciles: it puts each
 #     API Deployment back at its desired replica count (annotation hcp-etcd.test/desired-replicas,
 #     written by hcp.sh) and reports condition ReconciliationActive=True on the HostedControlPlane;
@@ -43,17 +43,18 @@ set_condition() {  # NS NAME STATUS REASON MESSAGE
 pending=0   # a copy of pausedUntil is due: look again in a second, not in ten
 
 reconcile() {
-  local ns name cluster hcp_paused active hc_paused key d want have
+  local ns name cluster hcp_paused active delay hc_paused key d want have
   pending=0
-  # one line per HostedControlPlane: namespace|name|<hc-namespace>/<hc-name>|pausedUntil|ReconciliationActive
-  while IFS='|' read -r ns name cluster hcp_paused active; do
+  # one line per HostedControlPlane: namespace|name|<hc-namespace>/<hc-name>|pausedUntil|ReconciliationActive|delay
+  while IFS='|' read -r ns name cluster hcp_paused active delay; do
+    delay=${delay:-$DELAY}
     [ -n "$name" ] && [ -n "$cluster" ] || continue
     hc_paused=$(k -n "${cluster%%/*}" get hostedcluster "${cluster#*/}" -o jsonpath='{.spec.pausedUntil}' 2>/dev/null) || continue
     key=$ns/$name
     if [ "$hc_paused" != "$hcp_paused" ]; then
       # the HyperShift operator's copy, late
       if [ -z "${differs_since[$key]:-}" ]; then differs_since[$key]=$SECONDS; fi
-      if [ $((SECONDS - differs_since[$key])) -ge "$DELAY" ]; then
+      if [ $((SECONDS - differs_since[$key])) -ge "$delay" ]; then
         if [ -n "$hc_paused" ]; then
           k -n "$ns" patch hostedcontrolplane "$name" --type=merge -p "{\"spec\":{\"pausedUntil\":\"$hc_paused\"}}" >/dev/null
         else
@@ -79,7 +80,7 @@ reconcile() {
       k -n "$ns" scale deployment "$d" --replicas="$want" >/dev/null && log "$key: deployment $d scaled back from $have to $want"
     done < <(k -n "$ns" get deployments -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.annotations.hcp-etcd\.test/desired-replicas} {.spec.replicas}{"\n"}{end}' 2>/dev/null |
              grep -E "^($(echo "$API_DEPLOYMENTS" | tr ' ' '|')) ")
-  done < <(k get hostedcontrolplanes -A -o jsonpath='{range .items[*]}{.metadata.namespace}|{.metadata.name}|{.metadata.annotations.hypershift\.openshift\.io/cluster}|{.spec.pausedUntil}|{.status.conditions[?(@.type=="ReconciliationActive")].status}{"\n"}{end}' 2>/dev/null)
+  done < <(k get hostedcontrolplanes -A -o jsonpath='{range .items[*]}{.metadata.namespace}|{.metadata.name}|{.metadata.annotations.hypershift\.openshift\.io/cluster}|{.spec.pausedUntil}|{.status.conditions[?(@.type=="ReconciliationActive")].status}|{.metadata.annotations.hcp-etcd\.test/pause-delay}{"\n"}{end}' 2>/dev/null)
 }
 
 log "started (pause copied after ${DELAY} s; kubeconfig ${KUBECONFIG:-default})"
