@@ -17,6 +17,8 @@
 # HostedClusters, HostedControlPlanes and Deployments and reconciles every 10 s in any case.
 # Env: KUBECTL, KUBECONFIG, HCP_OPERATOR_PAUSE_DELAY.
 set -uo pipefail
+# shellcheck source=reconcile-loop.sh
+. "$(cd "$(dirname "$0")" && pwd)/reconcile-loop.sh"
 KUBECTL=${KUBECTL:?}
 DELAY=${HCP_OPERATOR_PAUSE_DELAY:-3}
 API_DEPLOYMENTS="kube-apiserver openshift-apiserver openshift-oauth-apiserver"
@@ -84,18 +86,4 @@ reconcile() {
 }
 
 log "started (pause copied after ${DELAY} s; kubeconfig ${KUBECONFIG:-default})"
-down=0
-while true; do
-  # the cluster went away (cluster.sh down, a deleted kind cluster): stop after a minute
-  if k get --raw /readyz >/dev/null 2>&1; then down=0; else down=$((down + 1)); fi
-  [ "$down" -lt 60 ] || { log "API server unreachable for a minute: exiting"; exit 0; }
-  { k get hostedclusters -A --watch-only -o name & k get hostedcontrolplanes -A --watch-only -o name &
-    k get deployments -A --watch-only -o name & wait; } 2>/dev/null |
-    while true; do
-      reconcile
-      read -r -t "$([ "$pending" = 1 ] && echo 1 || echo 10)" _event; rc=$?
-      [ $rc -eq 0 ] || [ $rc -gt 128 ] || break   # EOF: the watches ended, start them again
-      while read -r -t 0.5 _event; do :; done
-    done
-  sleep 1
-done
+reconcile_on_events 10 hostedclusters hostedcontrolplanes deployments

@@ -6,10 +6,12 @@
 # out directories of the host disk). A released PV is unmounted and its image removed.
 #
 # Run by `cluster.sh up` as the daemon `loop-volumes`; it reacts to PVC and PV watch events and
-# reconciles every 30 s in any case. State: $STATE/volumes/<pv>.img and the mount point <pv>/.
+# reconciles every 30 s in any case (lib/reconcile-loop.sh). State: $STATE/volumes/<pv>.img and the mount point <pv>/.
 set -uo pipefail
 # shellcheck source=common.sh
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
+# shellcheck source=reconcile-loop.sh
+. "$CLUSTER_LIB/reconcile-loop.sh"
 
 PROVISIONER=hcp-etcd.test/loop-volume
 VOLUMES=$STATE/volumes
@@ -80,14 +82,4 @@ reconcile() {
 }
 
 log "volumes: provisioner $PROVISIONER, images in $VOLUMES"
-while true; do
-  # Any PVC or PV event triggers a pass (events that arrive during a pass are folded into the next).
-  { k get pvc -A --watch-only -o name & k get pv --watch-only -o name & wait; } 2>/dev/null |
-    while true; do
-      reconcile
-      read -r -t 30 _event; rc=$?
-      [ $rc -eq 0 ] || [ $rc -gt 128 ] || break   # EOF: both watches ended, start them again
-      while read -r -t 0.3 _event; do :; done
-    done
-  sleep 1
-done
+reconcile_on_events 30 pvc pv
