@@ -61,13 +61,13 @@ run_item() {
 }
 
 declare -A pid_of=() start_of=() log_of=()
-summary=()
+summary=() failed=()
 status=0
 
 finish() {  # NAME: collect one finished scenario
   local name=$1 rc=0 result=passed log=${log_of[$1]}
   wait "${pid_of[$name]}" || rc=$?
-  [ "$rc" = 0 ] || { result=FAILED; status=1; }
+  [ "$rc" = 0 ] || { result=FAILED; status=1; failed+=("$name"); }
   echo "=== $(ts) $name $result in $((SECONDS - ${start_of[$name]})) s (log: $log)"
   grep -hoE '(verify etcd-[0-9]+: [^"]*|VERDICT: [^"]*|RESULT .*|faults: .*)' "$log" | awk '!seen[$0]++' || true
   [ "$result" = passed ] || tail -n 60 "$log"
@@ -99,4 +99,18 @@ if grep -lE -- '-----BEGIN [A-Z ]*PRIVATE KEY-----' "$HCP_ETCD_E2E_DIR"/*.log; t
   echo "FAIL: private key material in the output above"; status=1
 fi
 printf '%s\n' "=== end-to-end summary ($jobs at a time)" "${summary[@]}" "wall time: $((SECONDS - t_all)) s"
+# Last, as CI shows only the end of the output: why each failed item failed (its first failed task and,
+# for a restore, the restore's own error), and what the operator stand-in did last.
+for name in "${failed[@]}"; do
+  echo "=== why $name failed (full log: ${log_of[$name]})"
+  # the failure that ended a play (a fatal not followed by "...ignoring", in a play that recaps failed=1+)
+  awk '/^TASK \[/ {task=$0}
+       /^(fatal|failed): / {blk=task; n=12}
+       n > 0 {blk=blk "\n" $0; n--; if ($0 ~ /\.\.\.ignoring/) n=0}
+       /\.\.\.ignoring/ {blk=""}
+       /failed=[1-9]/ && blk != "" {print blk; exit}' "${log_of[$name]}" | cut -c1-240
+  hcp=$(sed -n 's/^ *hcp_name: *//p' "tests/e2e/molecule/$name/molecule.yml" 2>/dev/null)
+  [ -z "$hcp" ] || grep -hE '^(fatal|failed): |RESTORE' "$HCP_ETCD_E2E_DIR/$hcp"/restore-*.log 2>/dev/null | tail -n 3 | cut -c1-400
+done
+[ "${#failed[@]}" = 0 ] || tail -n 3 /var/tmp/hcp-etcd-operator/*.log 2>/dev/null | cut -c1-200
 exit $status

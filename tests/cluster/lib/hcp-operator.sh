@@ -22,7 +22,7 @@ set -uo pipefail
 KUBECTL=${KUBECTL:?}
 DELAY=${HCP_OPERATOR_PAUSE_DELAY:-3}
 API_DEPLOYMENTS="kube-apiserver openshift-apiserver openshift-oauth-apiserver"
-k() { "$KUBECTL" "$@"; }
+k() { "$KUBECTL" --request-timeout=30s "$@"; }   # a stuck request must not stall the operator
 log() { printf '%s [hcp-operator] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 declare -A differs_since=()

@@ -13,6 +13,7 @@ set -uo pipefail
 # shellcheck source=reconcile-loop.sh
 . "$CLUSTER_LIB/reconcile-loop.sh"
 
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" --request-timeout=30s "$@"; }   # a stuck request must not stall it
 PROVISIONER=hcp-etcd.test/loop-volume
 VOLUMES=$STATE/volumes
 mkdir -p "$VOLUMES"

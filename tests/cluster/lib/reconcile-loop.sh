@@ -4,13 +4,13 @@
 # reconcile_on_events RESYNC RESOURCE...: run the caller's `reconcile` now, again on every watch event
 # of the RESOURCEs (events that arrive during a pass are folded into the next), and at least every
 # RESYNC seconds (every second while the caller's $pending is 1). Needs the caller's functions k
-# (kubectl) and log. Exits once the API server has been unreachable for a minute (the cluster is gone).
+# (kubectl, with a --request-timeout so that no stuck request stalls the loop) and log. Exits once the API server has been unreachable for a minute (the cluster is gone).
 reconcile_on_events() {
-  local resync=$1 down=0 r rc; shift
+  local resync=$1 up_at=$SECONDS r rc; shift
   while true; do
-    if k get --raw /readyz >/dev/null 2>&1; then down=0; else down=$((down + 1)); fi
-    [ "$down" -lt 60 ] || { log "API server unreachable for a minute: exiting"; exit 0; }
-    { for r in "$@"; do k get "$r" -A --watch-only -o name & done; wait; } 2>/dev/null |
+    if k get --raw /readyz >/dev/null 2>&1; then up_at=$SECONDS; fi
+    [ $((SECONDS - up_at)) -lt 60 ] || { log "API server unreachable for a minute: exiting"; exit 0; }
+    { for r in "$@"; do k get "$r" -A --watch-only -o name --request-timeout=10m & done; wait; } 2>/dev/null |
       while true; do
         reconcile
         read -r -t "$([ "${pending:-0}" = 1 ] && echo 1 || echo "$resync")" _event; rc=$?
