@@ -84,6 +84,7 @@ class EtcdModule(object):
         self._k8s = AnsibleK8SModule(argument_spec=spec, check_pyyaml=False, **kwargs)
         self.module = self._k8s._module  # pylint: disable=protected-access
         self._core_v1 = None
+        self._api_client = None
         self._transport_factory = transport_factory
         self.warnings = []
 
@@ -109,15 +110,21 @@ class EtcdModule(object):
     # ---- API ---------------------------------------------------------------------------------
 
     @property
-    def core_v1(self):
-        if self._core_v1 is None:
+    def api_client(self):
+        """kubernetes.core's K8SClient (dynamic resources), built from the module's auth options."""
+        if self._api_client is None:
             from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
                 get_api_client,
             )
 
-            client = get_api_client(module=self._k8s)
+            self._api_client = get_api_client(module=self._k8s)
+        return self._api_client
+
+    @property
+    def core_v1(self):
+        if self._core_v1 is None:
             # K8SClient -> K8SDynamicClient -> kubernetes.client.ApiClient
-            self._core_v1 = CoreV1Api(client.client.client)
+            self._core_v1 = CoreV1Api(self.api_client.client.client)
         return self._core_v1
 
     def transport(self, namespace, pod, container, timeout=None):
