@@ -35,10 +35,8 @@ from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
 )
 
 try:
-    from kubernetes.client import CoreV1Api
     from kubernetes.client.rest import ApiException
 except ImportError:  # reported by AnsibleK8SModule.requires("kubernetes")
-    CoreV1Api = None
 
     class ApiException(Exception):  # type: ignore[no-redef]
         status = 0
@@ -121,13 +119,22 @@ class EtcdModule(object):
         return self._api_client
 
     @property
+    def kube_client(self):
+        """The ``kubernetes.client.ApiClient`` under kubernetes.core's client (same auth options)."""
+        # K8SClient -> K8SDynamicClient -> kubernetes.client.ApiClient
+        return self.api_client.client.client
+
+    @property
     def core_v1(self):
         if self._core_v1 is None:
-            # K8SClient -> K8SDynamicClient -> kubernetes.client.ApiClient
-            self._core_v1 = CoreV1Api(self.api_client.client.client)
+            # Imported here, not with the module: the typed CoreV1Api of recent clients takes about a
+            # second to import, which a module that never execs or reads a pod should not pay.
+            from kubernetes.client import CoreV1Api
+
+            self._core_v1 = CoreV1Api(self.kube_client)
         return self._core_v1
 
-    def transport(self, namespace, pod, container, timeout=None):
+    def transport(self, namespace, pod, container, timeout=None, retries=DEFAULT_RETRIES):
         factory = self._transport_factory or PodTransport
         return factory(
             self.core_v1,
@@ -135,7 +142,7 @@ class EtcdModule(object):
             pod,
             container,
             timeout=timeout or self.params.get("timeout") or 600,
-            retries=DEFAULT_RETRIES,
+            retries=retries,
         )
 
     def ready_pod(self, namespace, label_selector="app=etcd"):

@@ -337,7 +337,7 @@ def main():
     )
 
     def work(m):
-        api_client = m.core_v1.api_client
+        api_client = m.kube_client
         api = LeaseApi(api_client, m.params["namespace"], m.params["name"])
         result = run_lock(m.params, api)
         if result["taken_over"]:

@@ -40,6 +40,13 @@ options:
     type: list
     elements: str
     default: []
+  read_etcd_version:
+    description:
+      - Also read the version of the running etcd, C(etcdctl version) in container C(etcd) of the first member
+        (C(etcd-0), C(etcd-1), ...) that answers. RV(etcd_version) stays empty when no member answers (all of them
+        down or crash-looping, or no right to exec).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
@@ -115,6 +122,16 @@ forbidden:
   type: list
   elements: str
   sample: [list HostedControlPlane in clusters-my-cluster]
+etcd_version:
+  description: The version of the running etcd (O(read_etcd_version)), or an empty string.
+  returned: always
+  type: str
+  sample: 3.5.16
+etcd_version_member:
+  description: The member whose etcd answered O(read_etcd_version), or an empty string.
+  returned: always
+  type: str
+  sample: etcd-0
 api_server:
   description: URL of the API server read.
   returned: always
@@ -194,18 +211,39 @@ def read_control_plane(client, name, namespace, config_maps):
     return result
 
 
+def running_etcd_version(mod, namespace, statefulset):
+    """``(version, member)`` of the first member whose etcd answers ``etcdctl version``, else ``("", "")``."""
+    replicas = ((statefulset or {}).get("spec") or {}).get("replicas") or 0
+    for index in range(replicas):
+        member = "etcd-%d" % index
+        try:
+            rc, out, _err = mod.transport(namespace, member, "etcd", timeout=30, retries=1).exec(
+                etcd_cli.tool_version_argv("etcdctl"))
+        except Exception:  # pylint: disable=broad-except
+            continue  # not running, crash-looping, gone, or no right to exec: ask the next one
+        version = etcd_cli.parse_version(out) if rc == 0 else None
+        if version:
+            return etcd_cli.version_string(version), member
+    return "", ""
+
+
 def main():
     module = EtcdModule(
         dict(
             name=dict(type="str", required=True),
             namespace=dict(type="str", default="clusters"),
             config_maps=dict(type="list", elements="str", default=[]),
+            read_etcd_version=dict(type="bool", default=False),
         )
     )
 
     def run(mod):
         client = mod.api_client
         result = read_control_plane(client, mod.params["name"], mod.params["namespace"], mod.params["config_maps"])
+        result["etcd_version"], result["etcd_version_member"] = "", ""
+        if mod.params["read_etcd_version"] and result["statefulset"]:
+            result["etcd_version"], result["etcd_version_member"] = running_etcd_version(
+                mod, result["control_plane_namespace"], result["statefulset"])
         mod.exit_json(changed=False, api_server=client.configuration.host, **result)
 
     module.run(run)

@@ -130,3 +130,44 @@ def test_a_hosted_cluster_the_credentials_may_not_read_names_the_fix():
         info.read_control_plane(FakeClient(CONTROL_PLANE, forbidden={"HostedCluster"}), "my.cluster", "clusters", [])
     assert "may not read HostedCluster my.cluster in namespace clusters" in str(err.value)
     assert "docs/rbac.yml" in str(err.value)
+
+
+class VersionAnswers(object):
+    """A module whose transport answers ``etcdctl version`` per member: an exception, or (rc, stdout)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.asked = []
+
+    def transport(self, namespace, pod, container, timeout=None, retries=None):
+        self.asked.append((namespace, pod, container, retries))
+        answer = self.answers.get(pod, outer_error(pod))
+
+        class Transport(object):
+            def exec(self, argv, stdin=None, timeout=None, idempotent=False):
+                assert argv == ["etcdctl", "version"]
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer[0], answer[1], b""
+
+        return Transport()
+
+
+def outer_error(pod):
+    from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransportError
+
+    return PodTransportError("pod %s not found" % pod)
+
+
+def test_the_running_version_comes_from_the_first_member_that_answers():
+    mod = VersionAnswers({"etcd-0": outer_error("etcd-0"), "etcd-1": (0, b"etcdctl version: 3.5.16\nAPI version: 3.5\n")})
+    assert info.running_etcd_version(mod, "clusters-my-cluster", {"spec": {"replicas": 3}}) == ("3.5.16", "etcd-1")
+    # etcd-0 is down (the usual case of a restore), so etcd-1 is asked; etcd-2 is not; no retries
+    assert mod.asked == [("clusters-my-cluster", "etcd-0", "etcd", 1), ("clusters-my-cluster", "etcd-1", "etcd", 1)]
+
+
+def test_no_running_version_when_no_member_answers():
+    mod = VersionAnswers({"etcd-0": (1, b""), "etcd-1": (126, b"permission denied"), "etcd-2": outer_error("etcd-2")})
+    assert info.running_etcd_version(mod, "ns", {"spec": {"replicas": 3}}) == ("", "")
+    assert [pod for _ns, pod, _c, _r in mod.asked] == ["etcd-0", "etcd-1", "etcd-2"]
+    assert info.running_etcd_version(VersionAnswers({}), "ns", {"spec": {"replicas": 0}}) == ("", "")
