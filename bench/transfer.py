@@ -4,7 +4,7 @@
   transfer.py download NAMESPACE POD CONTAINER REMOTE LOCAL [--chunk-size BYTES]
 
 The API client comes from kubernetes.core's get_api_client (KUBECONFIG / K8S_AUTH_* from the
-environment), wrapped in a CoreV1Api exactly like EtcdModule.core_v1; the transport gets the same
+environment), wrapped in a PodApi exactly like EtcdModule.pods; the transport gets the same
 timeout/retries as EtcdModule.transport. Prints one JSON line: op, bytes, seconds, sha256.
 Run it under /usr/bin/time -v to get the peak RSS of this (the controller-side) process.
 """
@@ -23,9 +23,9 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import 
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (  # noqa: E402
     DEFAULT_CHUNK_SIZE,
     DEFAULT_RETRIES,
+    PodApi,
     PodTransport,
 )
-from kubernetes.client import CoreV1Api  # noqa: E402
 
 
 def main():
@@ -38,8 +38,7 @@ def main():
     p.add_argument("dst")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     a = p.parse_args()
-    core_v1 = CoreV1Api(get_api_client().client.client)
-    transport = PodTransport(core_v1, a.namespace, a.pod, a.container, timeout=1800,
+    transport = PodTransport(PodApi(get_api_client()), a.namespace, a.pod, a.container, timeout=1800,
                              retries=DEFAULT_RETRIES, chunk_size=a.chunk_size)
     t0 = time.monotonic()
     if a.op == "upload":

@@ -4,7 +4,7 @@
 """Base class of the hcp.etcd modules (in the spirit of amazon.aws' AnsibleAWSModule).
 
 It owns what every module needs and none should re-implement: the kubernetes.core auth
-options, the API client (``get_api_client``), the ``CoreV1Api``, the pod transport, picking a
+options, the API client (``get_api_client``), the pod reads and exec over it (``PodApi``), the pod transport, picking a
 Ready etcd pod, probing the etcd tools of a container, and turning exceptions into
 ``fail_json`` messages. A module is left with only its own logic.
 """
@@ -30,15 +30,21 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
     DEFAULT_RETRIES,
+    PodApi,
     PodTransport,
     PodTransportError,
 )
 
 try:
     from kubernetes.client.rest import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError
 except ImportError:  # reported by AnsibleK8SModule.requires("kubernetes")
 
     class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+        reason = ""
+
+    class DynamicApiError(Exception):  # type: ignore[no-redef]
         status = 0
         reason = ""
 
@@ -81,7 +87,7 @@ class EtcdModule(object):
         kwargs.setdefault("supports_check_mode", True)
         self._k8s = AnsibleK8SModule(argument_spec=spec, check_pyyaml=False, **kwargs)
         self.module = self._k8s._module  # pylint: disable=protected-access
-        self._core_v1 = None
+        self._pods = None
         self._api_client = None
         self._transport_factory = transport_factory
         self.warnings = []
@@ -125,19 +131,16 @@ class EtcdModule(object):
         return self.api_client.client.client
 
     @property
-    def core_v1(self):
-        if self._core_v1 is None:
-            # Imported here, not with the module: the typed CoreV1Api of recent clients takes about a
-            # second to import, which a module that never execs or reads a pod should not pay.
-            from kubernetes.client import CoreV1Api
-
-            self._core_v1 = CoreV1Api(self.kube_client)
-        return self._core_v1
+    def pods(self):
+        """Pod reads and exec (a ``PodApi`` over ``api_client``)."""
+        if self._pods is None:
+            self._pods = PodApi(self.api_client)
+        return self._pods
 
     def transport(self, namespace, pod, container, timeout=None, retries=DEFAULT_RETRIES):
         factory = self._transport_factory or PodTransport
         return factory(
-            self.core_v1,
+            self.pods,
             namespace,
             pod,
             container,
@@ -148,20 +151,21 @@ class EtcdModule(object):
     def ready_pod(self, namespace, label_selector="app=etcd"):
         """Name of the first Ready pod (by name) matching ``label_selector`` in ``namespace``."""
         try:
-            pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector)
-        except ApiException as exc:
+            pods = self.pods.list_pods(namespace, label_selector=label_selector)
+        except (ApiException, DynamicApiError) as exc:
             raise EtcdModuleError(
                 "cannot list pods in namespace %s: %s %s"
                 % (namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
             )
         names = []
-        for pod in sorted(pods.items or [], key=lambda p: p.metadata.name):
-            names.append(pod.metadata.name)
-            if pod.metadata.deletion_timestamp is not None:
+        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+            name = pod["metadata"]["name"]
+            names.append(name)
+            if pod["metadata"].get("deletionTimestamp") is not None:
                 continue
-            for cond in (pod.status and pod.status.conditions) or []:
-                if cond.type == "Ready" and cond.status == "True":
-                    return pod.metadata.name
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "Ready" and cond.get("status") == "True":
+                    return name
         if not names:
             raise EtcdModuleError(
                 "no pod with label %s in namespace %s; check namespace (the control-plane namespace is "
@@ -204,17 +208,15 @@ class EtcdModule(object):
     def member_names(self, namespace, statefulset="etcd"):
         """The members the StatefulSet declares (``<name>-0`` .. ``<name>-<replicas-1>``), so that a
         member whose pod is missing counts as missing instead of being silently skipped."""
-        from kubernetes.client import AppsV1Api
-
         try:
-            sts = AppsV1Api(self.core_v1.api_client).read_namespaced_stateful_set(statefulset, namespace)
-        except ApiException as exc:
+            sts = self.pods.read_statefulset(statefulset, namespace)
+        except (ApiException, DynamicApiError) as exc:
             raise EtcdModuleError(
                 "cannot read StatefulSet %s in namespace %s: %s %s; check the namespace (the control-plane "
                 "namespace is <hosted-cluster-namespace>-<cluster-name>)"
                 % (statefulset, namespace, getattr(exc, "status", ""), getattr(exc, "reason", exc))
             )
-        return ["%s-%d" % (statefulset, index) for index in range(sts.spec.replicas or 0)]
+        return ["%s-%d" % (statefulset, index) for index in range(sts["spec"].get("replicas") or 0)]
 
     # ---- etcd tools --------------------------------------------------------------------------
 
@@ -237,7 +239,7 @@ class EtcdModule(object):
             self.fail_json(to_text(exc))
         except CoreException as exc:
             self.fail_json("%s; check kubeconfig/context or the K8S_AUTH_* variables" % to_text(exc))
-        except ApiException as exc:
+        except (ApiException, DynamicApiError) as exc:
             self.fail_json(
                 "Kubernetes API error %s %s: %s"
                 % (getattr(exc, "status", ""), getattr(exc, "reason", ""), to_text(getattr(exc, "body", "") or "")),

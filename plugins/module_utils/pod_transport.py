@@ -44,16 +44,22 @@ import re
 import signal
 import tempfile
 import time
+from urllib.parse import quote
 
 try:
     from kubernetes.client.rest import ApiException
-    from kubernetes.stream import stream as k8s_stream
+    from kubernetes.dynamic.exceptions import DynamicApiError
+    from kubernetes.stream import ws_client
     from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 except ImportError:  # handled by the module wrapper (AnsibleK8SModule.requires)
-    k8s_stream = None
+    ws_client = None
     STDOUT_CHANNEL, STDERR_CHANNEL, ERROR_CHANNEL = 1, 2, 3
 
     class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+        reason = ""
+
+    class DynamicApiError(Exception):  # type: ignore[no-redef]
         status = 0
         reason = ""
 
@@ -292,12 +298,48 @@ class FaultHook(object):
         return None
 
 
+class PodApi(object):
+    """The pod calls of hcp.etcd over kubernetes.core's client (``get_api_client``): reads as plain dicts
+    through its dynamic client, exec through the Kubernetes client's websocket. Not the typed
+    ``CoreV1Api``: in recent clients its import alone takes about a second, in every module run."""
+
+    def __init__(self, client):
+        self.client = client  # kubernetes.core K8SClient
+
+    def _get(self, kind, api_version, namespace, name=None, **query):
+        found = self.client.get(self.client.resource(kind, api_version), name=name, namespace=namespace, **query)
+        return found.to_dict()
+
+    def read_pod(self, name, namespace):
+        return self._get("Pod", "v1", namespace, name)
+
+    def list_pods(self, namespace, label_selector=None):
+        return self._get("Pod", "v1", namespace, label_selector=label_selector).get("items") or []
+
+    def read_statefulset(self, name, namespace):
+        return self._get("StatefulSet", "apps/v1", namespace, name)
+
+    def exec_stream(self, pod, namespace, container, command, stdin, binary=True, _preload_content=False):
+        """An open exec websocket (``WSClient``) to ``command`` in ``container``, as
+        ``kubernetes.stream.stream(CoreV1Api.connect_get_namespaced_pod_exec, ...)`` opens it."""
+        configuration = self.client.configuration
+        headers = {}
+        bearer = (configuration.auth_settings() or {}).get("BearerToken") or {}
+        if bearer.get("value"):
+            headers["authorization"] = bearer["value"]  # the client's refresh hook ran for this value
+        url = "%s/api/v1/namespaces/%s/pods/%s/exec" % (configuration.host, quote(namespace, safe=""), quote(pod, safe=""))
+        query = [("command", list(command)), ("container", container), ("stdin", "true" if stdin else "false"),
+                 ("stdout", "true"), ("stderr", "true"), ("tty", "false")]
+        return ws_client.websocket_call(configuration, "GET", url, query_params=query, headers=headers,
+                                        binary=binary, _preload_content=_preload_content)
+
+
 class PodTransport(object):
     """Exec, download and upload against one container of one pod."""
 
     def __init__(
         self,
-        core_v1,
+        pods,
         namespace,
         pod,
         container,
@@ -309,7 +351,7 @@ class PodTransport(object):
         sleep=time.sleep,
         clock=time.monotonic,
     ):
-        self.core_v1 = core_v1
+        self.pods = pods  # a PodApi
         self.namespace = namespace
         self.pod = pod
         self.container = container
@@ -317,7 +359,7 @@ class PodTransport(object):
         self.retries = max(1, int(retries))
         self.retry_delay = retry_delay
         self.chunk_size = chunk_size
-        self._stream = stream_fn or k8s_stream
+        self._stream = stream_fn or pods.exec_stream
         self._sleep = sleep
         self._clock = clock
         self.tag = "-"  # names the caller in the fault hook's exec descriptions
@@ -329,10 +371,10 @@ class PodTransport(object):
         return "container %s of pod %s/%s" % (self.container, self.namespace, self.pod)
 
     def check(self):
-        """Fail clearly when the pod or container is missing or not running; return the pod."""
+        """Fail clearly when the pod or container is missing or not running; return the pod (a dict)."""
         try:
-            pod = self.core_v1.read_namespaced_pod(self.pod, self.namespace)
-        except ApiException as exc:
+            pod = self.pods.read_pod(self.pod, self.namespace)
+        except (ApiException, DynamicApiError) as exc:
             if getattr(exc, "status", None) == 404:
                 raise PodTransportError(
                     "pod %s not found in namespace %s" % (self.pod, self.namespace)
@@ -341,28 +383,27 @@ class PodTransport(object):
                 "cannot read pod %s/%s: %s %s"
                 % (self.namespace, self.pod, getattr(exc, "status", ""), getattr(exc, "reason", exc))
             )
-        spec = getattr(pod, "spec", None)
-        names = [c.name for c in (getattr(spec, "containers", None) or [])]
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         if self.container not in names:
             raise PodTransportError(
                 "container %s not in pod %s/%s; containers: [%s]; set the container option"
                 % (self.container, self.namespace, self.pod, ", ".join(names))
             )
-        status = getattr(pod, "status", None)
-        phase = getattr(status, "phase", None)
+        status = pod.get("status") or {}
+        phase = status.get("phase")
         if phase != "Running":
             raise PodTransportError(
                 "pod %s/%s is %s, not Running; a crashing etcd cannot be exec'd: copy its data with "
                 "method copy_db from a helper pod that mounts the member's PVC"
                 % (self.namespace, self.pod, phase)
             )
-        for cstatus in getattr(status, "container_statuses", None) or []:
-            if cstatus.name == self.container:
-                state = getattr(cstatus, "state", None)
-                if state is not None and getattr(state, "running", None) is None:
+        for cstatus in status.get("containerStatuses") or []:
+            if cstatus.get("name") == self.container:
+                state = cstatus.get("state")
+                if state is not None and state.get("running") is None:
                     raise PodTransportError(
                         "container %s of pod %s/%s is not running (restarts: %s)"
-                        % (self.container, self.namespace, self.pod, getattr(cstatus, "restart_count", "?"))
+                        % (self.container, self.namespace, self.pod, cstatus.get("restartCount", "?"))
                     )
         return pod
 
@@ -373,15 +414,11 @@ class PodTransport(object):
         for attempt in range(self.retries):
             try:
                 ws = self._stream(
-                    self.core_v1.connect_get_namespaced_pod_exec,
                     self.pod,
                     self.namespace,
                     container=self.container,
                     command=list(argv),
                     stdin=stdin,
-                    stdout=True,
-                    stderr=True,
-                    tty=False,
                     binary=True,
                     _preload_content=False,
                 )

@@ -171,7 +171,7 @@ class FakePod(object):
 
     # ---- commands ----------------------------------------------------------------------------
 
-    def stream(self, api_method, pod, namespace, container=None, command=None, stdin=False, **kwargs):
+    def stream(self, pod, namespace, container=None, command=None, stdin=False, **kwargs):
         assert kwargs.get("binary") is True and kwargs.get("_preload_content") is False
         self.calls.append(list(command))
         return FakeWS(self, list(command))
@@ -314,34 +314,37 @@ class FakePod(object):
 
 
 class FakeCore(object):
-    def __init__(self, pods=None):
+    """The PodApi of a namespace: pods as plain dicts (name -> (phase, ready, containers)), one StatefulSet."""
+
+    def __init__(self, pods=None, replicas=3):
         self.pods = pods if pods is not None else {"etcd-0": ("Running", True, ["etcd", "healthz"])}
+        self.replicas = replicas
 
     def _pod(self, name, phase, ready, containers):
-        return SimpleNamespace(
-            metadata=SimpleNamespace(name=name, deletion_timestamp=None),
-            spec=SimpleNamespace(containers=[SimpleNamespace(name=c) for c in containers]),
-            status=SimpleNamespace(
-                phase=phase,
-                conditions=[SimpleNamespace(type="Ready", status="True" if ready else "False")],
-                container_statuses=[
-                    SimpleNamespace(name=c, state=SimpleNamespace(running=object()), restart_count=0)
-                    for c in containers
-                ],
-            ),
-        )
+        return {
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": c} for c in containers]},
+            "status": {
+                "phase": phase,
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                "containerStatuses": [{"name": c, "state": {"running": {}}, "restartCount": 0} for c in containers],
+            },
+        }
 
-    def read_namespaced_pod(self, name, namespace):
+    def read_pod(self, name, namespace):
         from kubernetes.client.rest import ApiException
 
         if name not in self.pods:
             raise ApiException(status=404, reason="Not Found")
         return self._pod(name, *self.pods[name])
 
-    def list_namespaced_pod(self, namespace, label_selector=None):
-        return SimpleNamespace(items=[self._pod(n, *v) for n, v in self.pods.items()])
+    def list_pods(self, namespace, label_selector=None):
+        return [self._pod(n, *v) for n, v in self.pods.items()]
 
-    def connect_get_namespaced_pod_exec(self, *args, **kwargs):  # pragma: no cover - never called
+    def read_statefulset(self, name, namespace):
+        return {"metadata": {"name": name}, "spec": {"replicas": self.replicas}}
+
+    def exec_stream(self, *args, **kwargs):  # pragma: no cover - never called
         raise AssertionError("the fake stream must be used")
 
 
@@ -379,7 +382,7 @@ def make_module(argument_spec, params, pod, core=None, check_mode=False):
     full.update(params)
     mod = object.__new__(etcd_module.EtcdModule)
     mod.module = FakeAnsible(full, check_mode)
-    mod._core_v1 = core or FakeCore()
+    mod._pods = core or FakeCore()
     mod._transport_factory = functools.partial(
         PodTransport, stream_fn=pod.stream, sleep=lambda _s: None, retry_delay=0
     )

@@ -186,3 +186,65 @@ def test_exec_timeout(pod):
     pod.put("/big", b"z" * 100000)
     with pytest.raises(pod_transport.ExecTimeout, match="timed out"):
         t.exec(["cat", "/big"])
+
+
+# ---- PodApi: kubernetes.core's client, no typed CoreV1Api ---------------------------------------
+
+class FakeK8SClient(object):
+    """kubernetes.core's K8SClient: resource(), get() returning objects with to_dict(), configuration."""
+
+    def __init__(self, token=None, objects=None):
+        from types import SimpleNamespace
+
+        self.objects = objects or {}
+        self.gets = []
+        settings = {"BearerToken": {"in": "header", "key": "authorization", "value": "Bearer " + token}} if token else {}
+        self.configuration = SimpleNamespace(host="https://api.example:6443", auth_settings=lambda: settings)
+
+    def resource(self, kind, api_version):
+        return (kind, api_version)
+
+    def get(self, resource, name=None, namespace=None, **query):
+        from types import SimpleNamespace
+
+        self.gets.append((resource, name, namespace, query))
+        if (resource[0], name) not in self.objects:
+            from kubernetes.dynamic.exceptions import NotFoundError
+
+            raise NotFoundError(SimpleNamespace(status=404, reason="Not Found", body=b"", headers={}))
+        return SimpleNamespace(to_dict=lambda: self.objects[(resource[0], name)])
+
+
+def test_exec_stream_opens_the_exec_websocket_with_the_bearer_token(monkeypatch):
+    calls = []
+    monkeypatch.setattr(pod_transport.ws_client, "websocket_call",
+                        lambda configuration, method, url, **kw: calls.append((method, url, kw)) or "ws")
+    api = pod_transport.PodApi(FakeK8SClient(token="s3cret"))
+    assert api.exec_stream("etcd-0", "clusters-a.b", "etcd", ["sh", "-c", "echo 1"], True) == "ws"
+    method, url, kw = calls[0]
+    assert (method, url) == ("GET", "https://api.example:6443/api/v1/namespaces/clusters-a.b/pods/etcd-0/exec")
+    assert kw["query_params"] == [("command", ["sh", "-c", "echo 1"]), ("container", "etcd"), ("stdin", "true"),
+                                  ("stdout", "true"), ("stderr", "true"), ("tty", "false")]
+    assert kw["headers"] == {"authorization": "Bearer s3cret"}
+    assert kw["binary"] is True and kw["_preload_content"] is False
+    # a client-certificate kubeconfig has no token: no authorization header at all
+    pod_transport.PodApi(FakeK8SClient()).exec_stream("etcd-0", "ns", "etcd", ["true"], False)
+    assert calls[1][2]["headers"] == {} and ("stdin", "false") in calls[1][2]["query_params"]
+    # the websocket URL the client makes of it: one command= per argv element
+    url = pod_transport.ws_client.get_websocket_url(calls[0][1], calls[0][2]["query_params"])
+    assert url.startswith("wss://api.example:6443/api/v1/namespaces/clusters-a.b/pods/etcd-0/exec?command=sh&command=-c&command=echo+1&container=etcd")
+
+
+def test_pod_reads_are_plain_dicts_and_a_missing_pod_is_named():
+    pod = {"metadata": {"name": "etcd-0"}, "spec": {"containers": [{"name": "etcd"}]},
+           "status": {"phase": "Running", "containerStatuses": [{"name": "etcd", "state": {"waiting": {}}, "restartCount": 4}]}}
+    client = FakeK8SClient(objects={("Pod", "etcd-0"): pod, ("Pod", None): {"items": [pod]},
+                                    ("StatefulSet", "etcd"): {"spec": {"replicas": 3}}})
+    api = pod_transport.PodApi(client)
+    assert api.list_pods("ns", label_selector="app=etcd") == [pod]
+    assert client.gets[-1] == (("Pod", "v1"), None, "ns", {"label_selector": "app=etcd"})
+    assert api.read_statefulset("etcd", "ns")["spec"]["replicas"] == 3
+    with pytest.raises(PodTransportError, match="container etcd of pod ns/etcd-0 is not running .restarts: 4"):
+        PodTransport(api, "ns", "etcd-0", "etcd").check()
+    with pytest.raises(PodTransportError, match="pod etcd-9 not found in namespace ns"):
+        PodTransport(api, "ns", "etcd-9", "etcd").check()

@@ -71,12 +71,12 @@ def real_client(frames, until_stdin_closed=False):
 def make(frames, until_stdin_closed=False):
     made = []
 
-    def stream_fn(_method, _pod, _ns, **kwargs):
+    def stream_fn(_pod, _ns, **kwargs):
         assert kwargs["binary"] is True
         made.append(real_client(frames, until_stdin_closed))
         return made[-1]
 
-    return PodTransport(SimpleNamespace(connect_get_namespaced_pod_exec=None), "ns", "p", "c", stream_fn=stream_fn), made
+    return PodTransport(SimpleNamespace(), "ns", "p", "c", stream_fn=stream_fn), made
 
 
 def test_binary_stdout_and_exit_code_through_real_wsclient():
