@@ -125,12 +125,6 @@ class EtcdModule(object):
         return self._api_client
 
     @property
-    def kube_client(self):
-        """The ``kubernetes.client.ApiClient`` under kubernetes.core's client (same auth options)."""
-        # K8SClient -> K8SDynamicClient -> kubernetes.client.ApiClient
-        return self.api_client.client.client
-
-    @property
     def pods(self):
         """Pod reads and exec (a ``PodApi`` over ``api_client``)."""
         if self._pods is None:

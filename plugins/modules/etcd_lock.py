@@ -66,6 +66,21 @@ options:
     description: Take the Lease whoever holds it. Only when the holder named in the refusal is known to be gone.
     type: bool
     default: false
+  record:
+    description:
+      - The run record to save after the Lease is taken or renewed, in the same module run, as the data of
+        ConfigMap O(record_name) (created, or replaced whole). A run whose lock was broken by another fails before
+        this write, so it never writes over the other run's record. Values that are not text are stored as JSON.
+      - Only with O(state=acquired).
+    type: dict
+  record_name:
+    description: Name of the run record ConfigMap in O(namespace).
+    type: str
+    default: hcp-etcd-restore
+  record_labels:
+    description: Labels of the run record ConfigMap.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
 attributes:
@@ -86,11 +101,14 @@ EXAMPLES = r"""
     user: "{{ awx_user_name | default(omit) }}"
   register: lock
 
-- name: Renew it at a phase boundary
+- name: Renew it at a phase boundary and save the run record there, in one module run
   hcp.etcd.etcd_lock:
     namespace: clusters-my-cluster
     run_id: "2026-11-26T05:30:00Z"
     session: "{{ lock.session }}"
+    record:
+      phase: members-restored
+      started_at: "2026-11-26T05:30:00Z"
 
 - name: Release it
   hcp.etcd.etcd_lock:
@@ -116,6 +134,11 @@ taken_over:
   returned: always
   type: str
   sample: held by bob@bastion-2, restore run 2026-11-26T04:00:00Z, since 2026-11-26T04:00:00Z (5400 s ago), renewed 3600 s ago, expired 1800 s ago
+record_version:
+  description: The C(resourceVersion) of the run record ConfigMap written (O(record)), else empty.
+  returned: always
+  type: str
+  sample: "48213"
 api_server:
   description: URL of the API server the module talked to (the one every task of the run acts on).
   returned: always
@@ -133,6 +156,7 @@ import uuid
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     ApiException,
+    DynamicApiError,
     EtcdModule,
     EtcdModuleError,
     utc_now,
@@ -245,39 +269,55 @@ def lease_body(namespace, name, holder, run_id, operation, session, duration, no
 
 
 class LeaseApi(object):
-    """The four Lease calls, as plain dicts, with the resourceVersion as precondition of every write."""
+    """The Lease calls and the run record write, as plain dicts, over kubernetes.core's client (dynamic
+    resources). Every Lease write carries the resourceVersion read before it as its precondition."""
 
-    def __init__(self, api_client, namespace, name):
-        from kubernetes.client import CoordinationV1Api
-
-        self.api = CoordinationV1Api(api_client)
+    def __init__(self, client, namespace, name):
+        self.client = client  # kubernetes.core K8SClient
         self.namespace = namespace
         self.name = name
-
-    @staticmethod
-    def _json(response):
-        return json.loads(to_text(response.data))
+        self._leases = client.resource("Lease", "coordination.k8s.io/v1")
 
     def get(self):
         try:
-            return self._json(self.api.read_namespaced_lease(self.name, self.namespace, _preload_content=False))
-        except ApiException as exc:
-            if exc.status == 404:
+            return self.client.get(self._leases, name=self.name, namespace=self.namespace).to_dict()
+        except (ApiException, DynamicApiError) as exc:
+            if getattr(exc, "status", None) == 404:
                 return None
             raise
 
     def create(self, body):
-        return self._json(self.api.create_namespaced_lease(self.namespace, body, _preload_content=False))
+        return self.client.create(self._leases, body, namespace=self.namespace).to_dict()
 
     def replace(self, body):
-        return self._json(self.api.replace_namespaced_lease(self.name, self.namespace, body, _preload_content=False))
+        return self.client.replace(self._leases, body, name=self.name, namespace=self.namespace).to_dict()
 
     def delete(self, resource_version):
-        from kubernetes.client import V1DeleteOptions, V1Preconditions
+        self.client.delete(self._leases, name=self.name, namespace=self.namespace,
+                           body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                 "preconditions": {"resourceVersion": resource_version}})
 
-        self.api.delete_namespaced_lease(
-            self.name, self.namespace,
-            body=V1DeleteOptions(preconditions=V1Preconditions(resource_version=resource_version)))
+    def save_record(self, name, data, labels):
+        """Write ConfigMap ``name`` with exactly ``data`` (created, or replaced whole); its resourceVersion."""
+        config_maps = self.client.resource("ConfigMap", "v1")
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": self.namespace, "labels": dict(labels or {})},
+                "data": data}
+        try:
+            current = self.client.get(config_maps, name=name, namespace=self.namespace).to_dict()
+        except (ApiException, DynamicApiError) as exc:
+            if getattr(exc, "status", None) != 404:
+                raise
+            current = None
+        if current is None:
+            return self.client.create(config_maps, body, namespace=self.namespace).to_dict()["metadata"]["resourceVersion"]
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self.client.replace(config_maps, body, name=name, namespace=self.namespace).to_dict()["metadata"]["resourceVersion"]
+
+
+def record_data(record):
+    """The run record as ConfigMap data: every value a string (text as is, anything else as JSON)."""
+    return dict((to_text(k), v if isinstance(v, str) else json.dumps(v)) for k, v in (record or {}).items())
 
 
 def run_lock(params, api, now_fn=utc_now, new_session=None):
@@ -313,11 +353,25 @@ def run_lock(params, api, now_fn=utc_now, new_session=None):
                                        params["duration"], now, previous=lease))
             result.update(changed=True, session=session)
             return result
-        except ApiException as exc:
-            if exc.status != 409:
+        except (ApiException, DynamicApiError) as exc:
+            if getattr(exc, "status", None) != 409:
                 raise
     raise EtcdModuleError("the run lock (Lease %s/%s) kept changing while this run tried to take it: another run is "
                           "starting; rerun in a minute" % (api.namespace, api.name))
+
+
+def lock_and_record(params, api, now_fn=utc_now, new_session=None):
+    """``run_lock``, then the run record (``record``) when given: only after the Lease is ours, so a run whose
+    lock was broken fails before it could write over the other run's record."""
+    if params.get("record") is not None and params["state"] != "acquired":
+        raise EtcdModuleError("record is written only with state=acquired (after the Lease is taken or renewed)")
+    result = run_lock(params, api, now_fn=now_fn, new_session=new_session)
+    result["record_version"] = ""
+    if params.get("record") is not None:
+        result["record_version"] = api.save_record(params["record_name"], record_data(params["record"]),
+                                                   params.get("record_labels"))
+        result["changed"] = True
+    return result
 
 
 def main():
@@ -332,17 +386,18 @@ def main():
             user=dict(type="str"),
             duration=dict(type="int", default=1800),
             break_lock=dict(type="bool", default=False),
+            record_name=dict(type="str", default="hcp-etcd-restore"),
+            record=dict(type="dict"),
+            record_labels=dict(type="dict", default={}),
         ),
         supports_check_mode=False,
     )
 
     def work(m):
-        api_client = m.kube_client
-        api = LeaseApi(api_client, m.params["namespace"], m.params["name"])
-        result = run_lock(m.params, api)
+        result = lock_and_record(m.params, LeaseApi(m.api_client, m.params["namespace"], m.params["name"]))
         if result["taken_over"]:
             m.warn("took over the run lock %s" % result["taken_over"])
-        m.exit_json(api_server=api_client.configuration.host, **result)
+        m.exit_json(api_server=m.api_client.configuration.host, **result)
 
     mod.run(work)
 

@@ -67,6 +67,11 @@ class FakeLeases(object):
             raise self._conflict()
         self.lease = None
 
+    def save_record(self, name, data, labels):
+        self.records = getattr(self, "records", [])
+        self.records.append((name, data, labels))
+        return str(len(self.records))
+
 
 def lock(api, at=T0, **params):
     base = dict(state="acquired", run_id="run-A", operation="restore", session="", user="alice",
@@ -196,3 +201,97 @@ def test_holder_without_a_passwd_entry_is_named_by_uid(monkeypatch):
 
     monkeypatch.setattr(etcd_lock.getpass, "getuser", no_user)
     assert etcd_lock.holder_identity(None, "backup", "r1", environ={}).startswith("uid ")
+
+
+def record_lock(api, at=T0, **params):
+    base = dict(state="acquired", run_id="run-A", operation="restore", session="", user="alice",
+                duration=600, break_lock=False, record_name="hcp-etcd-restore", record_labels={"a": "b"})
+    base.update(params)
+    return etcd_lock.lock_and_record(base, api, now_fn=lambda: at)
+
+
+def test_renewal_saves_the_run_record_in_the_same_module_run_as_text():
+    api = FakeLeases()
+    first = record_lock(api)
+    result = record_lock(api, at=later(30), session=first["session"],
+                         record={"phase": "members-restored", "etcd_replicas": 3, "api": {"kube-apiserver": 2}})
+    assert result["changed"] and result["record_version"] == "1"
+    assert api.records == [("hcp-etcd-restore", {"phase": "members-restored", "etcd_replicas": "3",
+                                                 "api": '{"kube-apiserver": 2}'}, {"a": "b"})]
+    assert api.lease["spec"]["renewTime"] == "2026-11-29T10:00:30.000000Z"
+
+
+def test_a_run_whose_lock_was_broken_never_writes_the_run_record():
+    api = FakeLeases()
+    first = record_lock(api)
+    record_lock(api, at=later(10), run_id="run-B", user="bob", break_lock=True)
+    with pytest.raises(EtcdModuleError, match="now held by bob@"):
+        record_lock(api, at=later(20), session=first["session"], record={"phase": "verified"})
+    assert getattr(api, "records", []) == []
+
+
+def test_the_run_record_is_written_only_with_the_lease_taken():
+    api = FakeLeases()
+    with pytest.raises(EtcdModuleError, match="only with state=acquired"):
+        record_lock(api, state="released", record={"phase": "verified"})
+    assert api.lease is None
+
+
+class FakeDynamic(object):
+    """kubernetes.core's K8SClient over one namespace: objects by (kind, name), resourceVersion checked."""
+
+    class Obj(object):
+        def __init__(self, body):
+            self.body = body
+
+        def to_dict(self):
+            return copy.deepcopy(self.body)
+
+    def __init__(self):
+        self.objects, self.rv, self.calls = {}, 0, []
+
+    def resource(self, kind, api_version):
+        return kind
+
+    def _error(self, status):
+        exc = ApiException()
+        exc.status = status
+        return exc
+
+    def get(self, kind, name, namespace):
+        self.calls.append(("get", kind, name))
+        if (kind, name) not in self.objects:
+            raise self._error(404)
+        return self.Obj(self.objects[(kind, name)])
+
+    def _store(self, kind, body):
+        self.rv += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.rv)
+        self.objects[(kind, body["metadata"]["name"])] = body
+        return self.Obj(body)
+
+    def create(self, kind, body, namespace):
+        self.calls.append(("create", kind, body["metadata"]["name"]))
+        if (kind, body["metadata"]["name"]) in self.objects:
+            raise self._error(409)
+        return self._store(kind, body)
+
+    def replace(self, kind, body, name, namespace):
+        self.calls.append(("replace", kind, name))
+        current = self.objects.get((kind, name))
+        if current is None or body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise self._error(409)
+        return self._store(kind, body)
+
+
+def test_lease_api_saves_the_record_whole_created_then_replaced_at_its_resource_version():
+    client = FakeDynamic()
+    api = etcd_lock.LeaseApi(client, "clusters-demo", "hcp-etcd-lock")
+    assert api.get() is None
+    assert api.save_record("hcp-etcd-restore", {"phase": "started", "old": "x"}, {"hcp.etcd/role": "restore-record"}) == "1"
+    assert api.save_record("hcp-etcd-restore", {"phase": "verified"}, {"hcp.etcd/role": "restore-record"}) == "2"
+    saved = client.objects[("ConfigMap", "hcp-etcd-restore")]
+    assert saved["data"] == {"phase": "verified"}  # replaced whole: a key the record dropped is gone
+    assert saved["metadata"]["labels"] == {"hcp.etcd/role": "restore-record"}
+    assert [c[0] for c in client.calls if c[1] == "ConfigMap"] == ["get", "create", "get", "replace"]
