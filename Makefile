@@ -42,9 +42,10 @@ build: install ## build the collection artifact (hcp-etcd-<version>.tar.gz)
 
 .PHONY: test checks
 # The end-to-end run mostly waits on pods and leaves part of the 2 cores idle: the static checks run
-# beside it (one make job each, one after the other), not before it. Output is kept whole per line.
+# beside it (one make job, one check after the other), not before it. Their lines interleave with the
+# e2e's progress lines; the e2e's summary comes last.
 test: install ## every test: lint, sanity, units, end-to-end and fault injection on a real cluster
-	@$(MAKE) --no-print-directory -j2 --output-sync=line e2e checks \
+	@$(MAKE) --no-print-directory -j2 e2e checks \
 	  || { echo "make test: FAILED (the failed target's 'Error' line and its output are above)"; exit 1; }
 	@echo "make test: lint, sanity, units and e2e passed"
 checks: lint sanity units

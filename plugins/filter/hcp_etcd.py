@@ -7,14 +7,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 
 # Members by availability policy, used when the StatefulSet is found scaled to 0.
 POLICY_REPLICAS = {"HighlyAvailable": 3, "SingleReplica": 1}
 DEFAULT_TOKEN = "etcd-cluster"
-BINARY_SUFFIXES = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50}
-DECIMAL_SUFFIXES = {"k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15}
+# etcd's own default --quota-backend-bytes (HyperShift sets 8 GiB).
+DEFAULT_QUOTA_BYTES = 2 * 2 ** 30
 
 
 def control_plane_namespace(hosted_cluster_namespace, cluster_name):
@@ -23,22 +25,33 @@ def control_plane_namespace(hosted_cluster_namespace, cluster_name):
 
 
 def quantity_bytes(quantity):
-    """A Kubernetes storage quantity (``8Gi``, ``500M``, ``1073741824``) in bytes."""
-    text = str(quantity).strip()
-    for suffixes in (BINARY_SUFFIXES, DECIMAL_SUFFIXES):
-        for suffix, factor in suffixes.items():
-            if text.endswith(suffix):
-                return int(float(text[: -len(suffix)]) * factor)
+    """A Kubernetes storage quantity (``8Gi``, ``500M``, ``1073741824``) in whole bytes (rounded up), parsed by
+    the Kubernetes client's own ``parse_quantity``."""
     try:
-        return int(float(text))
-    except ValueError:
+        from kubernetes.utils.quantity import parse_quantity  # on first use: the controller imports it only where a quantity is read
+    except ImportError:
+        raise AnsibleFilterError("quantity_bytes needs the kubernetes Python client on the controller (pip install kubernetes)")
+    try:
+        return int(math.ceil(parse_quantity(quantity)))
+    except (ValueError, TypeError, ArithmeticError):
         raise AnsibleFilterError("not a storage quantity: %r" % (quantity,))
 
 
-def _env(container, name):
+def container_setting(container, env_name, flag):
+    """An etcd setting of the container: its environment variable (the StatefulSet of OpenShift 4.18+)
+    or its flag in the command and arguments (4.14 to 4.17: ``--flag=value`` or ``--flag value``, also
+    inside a ``sh -c`` script); None when neither is set."""
     for item in container.get("env") or []:
-        if item.get("name") == name and "value" in item:
+        if item.get("name") == env_name and "value" in item:
             return item["value"]
+    words = []
+    for part in list(container.get("command") or []) + list(container.get("args") or []):
+        words.extend(str(part).split())
+    for index, word in enumerate(words):
+        if word.startswith(flag + "="):
+            return word[len(flag) + 1:].strip("'\"")
+        if word == flag and index + 1 < len(words):
+            return words[index + 1].strip("'\"")
     return None
 
 
@@ -70,7 +83,10 @@ def etcd_topology(statefulset, hosted_cluster=None):
     topology.update(
         {
             "selector": ["%s=%s" % item for item in sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items())],
-            "initial_cluster_token": _env(etcd, "ETCD_INITIAL_CLUSTER_TOKEN") or DEFAULT_TOKEN,
+            "initial_cluster_token": container_setting(etcd, "ETCD_INITIAL_CLUSTER_TOKEN", "--initial-cluster-token")
+            or DEFAULT_TOKEN,
+            "quota_backend_bytes": quantity_bytes(
+                container_setting(etcd, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes") or DEFAULT_QUOTA_BYTES),
             "pvc_spec": claim_spec,
             "pvc_labels": labels,
             "volume_bytes": quantity_bytes(storage),

@@ -78,38 +78,19 @@ class EtcdModuleError(Exception):
         self.result = result
 
 
-class EtcdModule(object):
-    """Wraps AnsibleK8SModule; use ``run(fn)`` so errors come out as clear ``fail_json``."""
+class EtcdModule(AnsibleK8SModule):
+    """kubernetes.core's module class (auth options, API client, module proxies) plus what every hcp.etcd
+    module needs: the pod API and exec transport, etcd helpers, and error shaping. A module is only its
+    logic: ``EtcdModule(spec).run(fn)`` turns every error ``fn`` raises into one clear ``fail_json``."""
 
     def __init__(self, argument_spec, transport_factory=None, **kwargs):
         spec = copy.deepcopy(AUTH_ARG_SPEC)
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
-        self._k8s = AnsibleK8SModule(argument_spec=spec, check_pyyaml=False, **kwargs)
-        self.module = self._k8s._module  # pylint: disable=protected-access
+        super(EtcdModule, self).__init__(argument_spec=spec, check_pyyaml=False, **kwargs)
         self._pods = None
         self._api_client = None
         self._transport_factory = transport_factory
-        self.warnings = []
-
-    # ---- proxies ---------------------------------------------------------------------------
-
-    @property
-    def params(self):
-        return self.module.params
-
-    @property
-    def check_mode(self):
-        return self.module.check_mode
-
-    def warn(self, msg):
-        self.module.warn(msg)
-
-    def exit_json(self, **result):
-        self.module.exit_json(**result)
-
-    def fail_json(self, msg, **result):
-        self.module.fail_json(msg=msg, **result)
 
     # ---- API ---------------------------------------------------------------------------------
 
@@ -121,7 +102,7 @@ class EtcdModule(object):
                 get_api_client,
             )
 
-            self._api_client = get_api_client(module=self._k8s)
+            self._api_client = get_api_client(module=self)
         return self._api_client
 
     @property

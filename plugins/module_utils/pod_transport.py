@@ -46,6 +46,8 @@ import tempfile
 import time
 from urllib.parse import quote
 
+from ansible.module_utils.api import retry_with_delays_and_condition
+
 try:
     from kubernetes.client.rest import ApiException
     from kubernetes.dynamic.exceptions import DynamicApiError
@@ -348,7 +350,6 @@ class PodTransport(object):
         retry_delay=2.0,
         chunk_size=DEFAULT_CHUNK_SIZE,
         stream_fn=None,
-        sleep=time.sleep,
         clock=time.monotonic,
     ):
         self.pods = pods  # a PodApi
@@ -360,7 +361,6 @@ class PodTransport(object):
         self.retry_delay = retry_delay
         self.chunk_size = chunk_size
         self._stream = stream_fn or pods.exec_stream
-        self._sleep = sleep
         self._clock = clock
         self.tag = "-"  # names the caller in the fault hook's exec descriptions
         self.faults = FaultHook()
@@ -409,48 +409,56 @@ class PodTransport(object):
 
     # ---- streams -------------------------------------------------------------------------
 
+    def _with_retries(self, call, attempts, failed=None):
+        """``call()`` through ansible-core's retry helper: a TransientTransportError is retried after
+        retry_delay, 2 x retry_delay, ... seconds, ``attempts`` calls in all. After the last one,
+        ``failed(error)`` makes the error raised (default: the last error itself)."""
+        delays = [self.retry_delay * (n + 1) for n in range(max(1, int(attempts)) - 1)]
+        retrying = retry_with_delays_and_condition(
+            delays, should_retry_error=lambda exc: isinstance(exc, TransientTransportError))(call)
+        try:
+            return retrying()
+        except TransientTransportError as exc:
+            if failed is None:
+                raise
+            raise failed(exc)
+
     def _open(self, argv, stdin):
-        last = None
-        for attempt in range(self.retries):
-            try:
-                ws = self._stream(
-                    self.pod,
-                    self.namespace,
-                    container=self.container,
-                    command=list(argv),
-                    stdin=stdin,
-                    binary=True,
-                    _preload_content=False,
-                )
-                if hasattr(ws, "_all"):
-                    ws._all = _Discard()  # pylint: disable=protected-access
-                if hasattr(ws, "_frames_immediately_available"):
-                    # The client's update() reads every frame already waiting and appends each to one
-                    # growing bytes buffer: quadratic in the size of a streamed file (a 64 MiB download
-                    # took minutes). One frame per update() keeps the buffer at one frame; frames
-                    # already decrypted by TLS are still seen through the SSL pending() check.
-                    ws._frames_immediately_available = lambda: False  # pylint: disable=protected-access
-                sock = getattr(ws, "sock", None)
-                if sock is not None and hasattr(sock, "settimeout"):
-                    sock.settimeout(SOCKET_TIMEOUT)  # a stalled send/recv must not hang forever
-                return ws
-            except ApiException as exc:
-                if getattr(exc, "status", None) == 404:
-                    raise PodTransportError(
-                        "pod %s not found in namespace %s" % (self.pod, self.namespace)
-                    )
-                if not _is_transient_api_error(exc):
-                    raise PodTransportError(
-                        "cannot exec in %s: %s" % (self.where(), getattr(exc, "reason", exc))
-                    )
-                last = exc
-            except (WebSocketException, OSError) as exc:
-                last = exc
-            if attempt + 1 < self.retries:
-                self._sleep(self.retry_delay * (attempt + 1))
-        raise TransientTransportError(
-            "exec stream to %s failed %d times: %s" % (self.where(), self.retries, last)
-        )
+        return self._with_retries(
+            lambda: self._open_once(argv, stdin), self.retries,
+            lambda exc: TransientTransportError("exec stream to %s failed %d times: %s" % (self.where(), self.retries, exc)))
+
+    def _open_once(self, argv, stdin):
+        try:
+            ws = self._stream(
+                self.pod,
+                self.namespace,
+                container=self.container,
+                command=list(argv),
+                stdin=stdin,
+                binary=True,
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if getattr(exc, "status", None) == 404:
+                raise PodTransportError("pod %s not found in namespace %s" % (self.pod, self.namespace))
+            if not _is_transient_api_error(exc):
+                raise PodTransportError("cannot exec in %s: %s" % (self.where(), getattr(exc, "reason", exc)))
+            raise TransientTransportError(str(exc))
+        except (WebSocketException, OSError) as exc:
+            raise TransientTransportError(str(exc))
+        if hasattr(ws, "_all"):
+            ws._all = _Discard()  # pylint: disable=protected-access
+        if hasattr(ws, "_frames_immediately_available"):
+            # The client's update() reads every frame already waiting and appends each to one
+            # growing bytes buffer: quadratic in the size of a streamed file (a 64 MiB download
+            # took minutes). One frame per update() keeps the buffer at one frame; frames
+            # already decrypted by TLS are still seen through the SSL pending() check.
+            ws._frames_immediately_available = lambda: False  # pylint: disable=protected-access
+        sock = getattr(ws, "sock", None)
+        if sock is not None and hasattr(sock, "settimeout"):
+            sock.settimeout(SOCKET_TIMEOUT)  # a stalled send/recv must not hang forever
+        return ws
 
     def _drain(self, ws, on_stdout, stderr_parts):
         out = ws.read_channel(STDOUT_CHANNEL)
@@ -552,15 +560,8 @@ class PodTransport(object):
         """
         if isinstance(stdin, bytes):
             stdin = [stdin]
-        attempts = self.retries if idempotent else 1
-        for attempt in range(attempts):
-            try:
-                return self._run_collect(argv, stdin_source=stdin, timeout=timeout)
-            except TransientTransportError:
-                if attempt + 1 >= attempts:
-                    raise
-                self._sleep(self.retry_delay * (attempt + 1))
-        raise PodTransportError("unreachable")  # pragma: no cover
+        return self._with_retries(lambda: self._run_collect(argv, stdin_source=stdin, timeout=timeout),
+                                  self.retries if idempotent else 1)
 
     def exec_ok(self, argv, what=None, timeout=None, idempotent=True, stdin=None):
         """``exec`` that raises with a clear message unless rc == 0; returns stdout bytes."""
@@ -580,17 +581,9 @@ class PodTransport(object):
 
     def download(self, remote_path, local_path, timeout=None):
         """Copy a container file to ``local_path`` (mode 0600); return ``(sha256, size)``."""
-        last = None
-        for attempt in range(self.retries):
-            try:
-                return self._download_once(remote_path, local_path, timeout)
-            except TransientTransportError as exc:
-                last = exc
-                if attempt + 1 < self.retries:
-                    self._sleep(self.retry_delay * (attempt + 1))
-        raise PodTransportError(
-            "download of %s from %s failed %d times: %s" % (remote_path, self.where(), self.retries, last)
-        )
+        return self._with_retries(
+            lambda: self._download_once(remote_path, local_path, timeout), self.retries,
+            lambda exc: PodTransportError("download of %s from %s failed %d times: %s" % (remote_path, self.where(), self.retries, exc)))
 
     def _download_once(self, remote_path, local_path, timeout):
         directory = os.path.dirname(os.path.abspath(local_path))
@@ -643,17 +636,9 @@ class PodTransport(object):
 
     def upload(self, local_path, remote_path, expected_sha256=None, timeout=None):
         """Copy ``local_path`` into the container; return ``(sha256, size)`` verified on both ends."""
-        last = None
-        for attempt in range(self.retries):
-            try:
-                return self._upload_once(local_path, remote_path, expected_sha256, timeout)
-            except TransientTransportError as exc:
-                last = exc
-                if attempt + 1 < self.retries:
-                    self._sleep(self.retry_delay * (attempt + 1))
-        raise PodTransportError(
-            "upload of %s to %s failed %d times: %s" % (local_path, self.where(), self.retries, last)
-        )
+        return self._with_retries(
+            lambda: self._upload_once(local_path, remote_path, expected_sha256, timeout), self.retries,
+            lambda exc: PodTransportError("upload of %s to %s failed %d times: %s" % (local_path, self.where(), self.retries, exc)))
 
     def _chunks(self, handle, digest, counter):
         while True:

@@ -183,10 +183,11 @@ def check_room(mod, names):
                            if m["measured"] else "not measured (%s)" % m["why"]) for m in members]
     if short:
         raise EtcdModuleError(" | ".join(short), no_space=True, members=members, summary=summary)
-    mod.exit_json(changed=False, members=members, removable_bytes=0, summary=summary)
+    return dict(changed=False, members=members, removable_bytes=0, summary=summary)
 
 
 def run(mod):
+    """The listing, the removal or the room check; the module's result (one exit_json, in work)."""
     p = mod.params
     names = p["members"] or mod.member_names(p["namespace"], p["statefulset"])
     if not names:
@@ -224,8 +225,12 @@ def run(mod):
         member["free_bytes"] = vol.free_bytes()
     hint = "" if p["state"] == "absent" else " (state=absent removes it)"
     summary.append("removable: %d MiB on %d members%s" % (removable // 1048576, len(members), hint))
-    mod.exit_json(changed=changed or (p["state"] == "absent" and removable > 0 and mod.check_mode),
-                  members=members, removable_bytes=removable, summary=summary)
+    return dict(changed=changed or (p["state"] == "absent" and removable > 0 and mod.check_mode),
+                members=members, removable_bytes=removable, summary=summary)
+
+
+def work(mod):
+    mod.exit_json(**run(mod))
 
 
 ARGUMENT_SPEC = dict(
@@ -245,7 +250,7 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = EtcdModule(argument_spec=ARGUMENT_SPEC)
-    module.run(run)
+    module.run(work)
 
 
 if __name__ == "__main__":

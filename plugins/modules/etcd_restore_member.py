@@ -68,9 +68,12 @@ options:
     type: str
     default: restore
   src:
-    description: Snapshot file on the controller (from M(hcp.etcd.etcd_snapshot) or another source).
+    description:
+      - Snapshot file on the controller (from M(hcp.etcd.etcd_snapshot) or another source).
+      - Required with O(state=restored) and O(state=staged). A rollback (O(state=rolled_back)) with O(snapshot_sha256)
+        does not read it, so a rerun on a controller that no longer has the file (a new AWX execution environment)
+        can still put the previous data back.
     type: path
-    required: true
     aliases: [snapshot]
   sidecar:
     description:
@@ -78,7 +81,10 @@ options:
         O(src) and its method decides O(skip_hash_check=auto).
     type: path
   snapshot_sha256:
-    description: Expected sha256 of O(src); the restore fails before touching the pod if it differs.
+    description:
+      - Expected sha256 of O(src); the restore fails before touching the pod if it differs.
+      - With O(state=rolled_back) it names the restore to undo (the run record's C(snapshot_sha256)); O(src) is then not
+        read.
     type: str
   snapshot_method:
     description: How O(src) was made, when there is no sidecar. V(copy_db) means a raw C(member/snap/db).
@@ -322,7 +328,7 @@ ARGUMENT_SPEC = dict(
     namespace=dict(type="str", required=True),
     pod=dict(type="str", required=True),
     container=dict(type="str", default="restore"),
-    src=dict(type="path", required=True, aliases=["snapshot"]),
+    src=dict(type="path", aliases=["snapshot"]),
     sidecar=dict(type="path"),
     snapshot_sha256=dict(type="str"),
     snapshot_method=dict(type="str", choices=["save", "copy_db"]),
@@ -364,6 +370,17 @@ def inspect_source(params):
                 trailer=facts["trailer"], skip=skip, reason=reason)
 
 
+def rollback_source(params):
+    """What a rollback needs of the snapshot: its sha256 (the restored data's marker names it). From
+    ``snapshot_sha256`` without reading ``src``, else from ``src``."""
+    sha = (params.get("snapshot_sha256") or "").strip().lower()
+    if sha:
+        return dict(sha256=sha, size=None, sidecar=None, method=None, trailer=None, skip=False, reason="")
+    if not params.get("src"):
+        raise EtcdModuleError("state=rolled_back needs snapshot_sha256 (the run record's) or src")
+    return inspect_source(params)
+
+
 def restore_marker(source, result, member, initial_cluster, token, peer_urls, fingerprint, **extra):
     return etcd_cli.build_marker(
         source["sha256"], member, initial_cluster, token, peer_urls, fingerprint,
@@ -372,7 +389,13 @@ def restore_marker(source, result, member, initial_cluster, token, peer_urls, fi
     )
 
 
+def outcome(result, changed, msg):
+    """The module's result: ``result`` with ``changed`` and ``msg``."""
+    return dict(result, changed=bool(changed), msg=msg)
+
+
 def run_restore(mod):
+    """The restore, staging or rollback of one member; the module's result (one exit_json, in work)."""
     p = mod.params
     member = p["member"]
     initial_cluster = normalise_initial_cluster(p["initial_cluster"])
@@ -382,7 +405,7 @@ def run_restore(mod):
     if p["bump_revision"] < 0:
         raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
 
-    source = inspect_source(p)
+    source = rollback_source(p) if p["state"] == "rolled_back" else inspect_source(p)
     sidecar = source["sidecar"] or {}
     result = dict(
         member=member,
@@ -410,16 +433,14 @@ def run_restore(mod):
     result.update(tool=tool, etcd_version=etcd_cli.version_string(tools.get(tool)))
 
     if p["state"] == "rolled_back":
-        roll_back(mod, vol, result)
-        return
+        return roll_back(mod, vol, result)
     staging_only = p["state"] == "staged"
     if staging_only:
         pending = vol.read_journal()
         if pending:  # etcd may run on this volume: a swap in flight is settled only while it is stopped
             mod.warn("not staged on %s: the %s of run %s is pending there (journal %s); the restore settles it while "
                      "etcd is stopped" % (vol.where(), pending["op"], pending.get("run_id"), vol.journal_path))
-            mod.exit_json(changed=False, msg="%s not staged: a journal is pending" % member, **result)
-            return
+            return outcome(result, False, "%s not staged: a journal is pending" % member)
     elif not mod.check_mode:
         _journal, result["settled"] = vol.settle(p["run_id"])
     wanted = (source["sha256"], member, initial_cluster, token, peer_urls)
@@ -432,9 +453,8 @@ def run_restore(mod):
             skip_hash_check=marker.get("skip_hash_check", result["skip_hash_check"]),
             bump_revision_applied=marker.get("bump_revision_applied", 0),
         )
-        mod.exit_json(changed=bool(result["settled"]), msg="%s already holds this restore of %s (force: true redoes it)%s"
-                      % (data_dir, member, "; " + result["settled"] if result["settled"] else ""), **result)
-        return
+        return outcome(result, result["settled"], "%s already holds this restore of %s (force: true redoes it)%s"
+                       % (data_dir, member, "; " + result["settled"] if result["settled"] else ""))
 
     bump = 0
     if p["bump_revision"] > 0:
@@ -449,14 +469,9 @@ def run_restore(mod):
     result["bump_revision_applied"] = bump
 
     if mod.check_mode:
-        mod.exit_json(
-            changed=True,
-            msg="would %s %s into %s in %s with %s%s"
-            % ("stage" if staging_only else "restore", member, staging if staging_only else data_dir,
-               transport.where(), tool, " --skip-hash-check" if source["skip"] else ""),
-            **result
-        )
-        return
+        return outcome(result, True, "would %s %s into %s in %s with %s%s"
+                       % ("stage" if staging_only else "restore", member, staging if staging_only else data_dir,
+                          transport.where(), tool, " --skip-hash-check" if source["skip"] else ""))
 
     # ---- stage: the snapshot in, checked, restored beside the live data (never in its place)
     staged = vol.holds(staging, wanted, bump_revision_applied=bump, skip_hash_check=source["skip"])
@@ -464,8 +479,7 @@ def run_restore(mod):
         result.update(revision=staged.get("revision"), total_keys=staged.get("total_keys"), from_stage=not staging_only)
         if staging_only:
             result["staged"] = True
-            mod.exit_json(changed=False, msg="%s already holds this restore of %s, ready to swap in" % (staging, member), **result)
-            return
+            return outcome(result, False, "%s already holds this restore of %s, ready to swap in" % (staging, member))
     else:
         vol.require_space(source["size"])
         argv = etcd_cli.snapshot_restore_argv(tool, vol.snapshot_path, member, initial_cluster, peer_urls, staging,
@@ -477,13 +491,9 @@ def run_restore(mod):
         vol.write_marker(staging, staged)
     if staging_only:
         result["staged"] = True
-        mod.exit_json(
-            changed=True,
-            msg="staged %s in %s (revision %s, %s keys%s); %s is untouched"
-            % (member, staging, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "", data_dir),
-            **result
-        )
-        return
+        return outcome(result, True, "staged %s in %s (revision %s, %s keys%s); %s is untouched"
+                       % (member, staging, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "",
+                          data_dir))
 
     # ---- swap, journaled: the previous data directory aside, the staged member in, the marker last.
     # A rename keeps the files' names and times, so the staged fingerprint is the swapped one.
@@ -491,35 +501,35 @@ def run_restore(mod):
                            restored_at=utc_stamp(), run_id=p["run_id"],
                            **(dict(staged_at=staged["staged_at"]) if staged.get("staged_at") else {}))
     result["previous_data_dir"] = vol.swap_in(p["run_id"], final, keep_previous=p["keep_previous"])
-    mod.exit_json(
-        changed=True,
-        msg="restored %s into %s (revision %s, %s keys%s%s)"
-        % (member, data_dir, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "",
-           ", staged before" if result["from_stage"] else ""),
-        **result
-    )
+    return outcome(result, True, "restored %s into %s (revision %s, %s keys%s%s)"
+                   % (member, data_dir, result["revision"], result["total_keys"], ", bumped by %d" % bump if bump else "",
+                      ", staged before" if result["from_stage"] else ""))
 
 
 def roll_back(mod, vol, result):
     """Put back the data directory this run's restore moved aside (settling its journal first);
-    leave alone what this run did not swap."""
+    leave alone what this run did not swap. The module's result."""
     run_id = mod.params["run_id"]
     if mod.check_mode:
         journal = vol.read_journal()
         marker = vol.marker(vol.data_dir)[0] or {}
         mine = journal is not None or (marker.get("run_id") == run_id and bool(marker.get("restored_at")))
-        mod.exit_json(changed=mine, msg="would roll back %s (run %s)%s" % (
-            result["member"], run_id, ", settling %s first" % vol.journal_path if journal else ""), **result)
-        return
+        return outcome(result, mine, "would roll back %s (run %s)%s" % (
+            result["member"], run_id, ", settling %s first" % vol.journal_path if journal else ""))
     changed, aside, msg = vol.roll_back(run_id, result["snapshot_sha256"])
     result["previous_data_dir"] = aside
-    mod.exit_json(changed=changed, msg=msg, **result)
+    return outcome(result, changed, msg)
+
+
+def work(mod):
+    mod.exit_json(**run_restore(mod))
 
 
 def main():
     module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                        required_if=[("state", "rolled_back", ["run_id"])])
-    module.run(run_restore)
+                        required_if=[("state", "restored", ["src"]), ("state", "staged", ["src"]),
+                                     ("state", "rolled_back", ["run_id"])])
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -343,6 +343,7 @@ def sidecar_binding(p, etcd_version):
 
 
 def run_snapshot(mod):
+    """The snapshot and its sidecar; the module's result (one exit_json, in work)."""
     p = mod.params
     dest = os.path.abspath(p["dest"])
     sidecar = etcd_cli.sidecar_path(dest)
@@ -354,8 +355,7 @@ def run_snapshot(mod):
         if previous is not None:
             result = dict((k, previous.get(k)) for k in etcd_cli.SIDECAR_KEYS)
             result.update(base)
-            mod.exit_json(changed=False, msg="%s already matches its sidecar (force: true takes a new one)" % dest, **result)
-            return
+            return dict(result, changed=False, msg="%s already matches its sidecar (force: true takes a new one)" % dest)
 
     if method == "copy_db" and not p["pod"]:
         raise EtcdModuleError("method copy_db needs pod (a pod that mounts the member's PVC)")
@@ -385,8 +385,7 @@ def run_snapshot(mod):
     if mod.check_mode:
         what = "etcdctl snapshot save" if method == "save" else "copy %s" % p["db_path"]
         facts["finished_at"] = facts["started_at"]
-        mod.exit_json(changed=True, msg="would %s in %s to %s" % (what, transport.where(), dest), **facts)
-        return
+        return dict(facts, changed=True, msg="would %s in %s to %s" % (what, transport.where(), dest))
 
     tools = mod.probe_tools(transport)
     facts["etcd_version"] = tools.get("etcd_version")
@@ -448,17 +447,17 @@ def run_snapshot(mod):
         facts.update(revision=status["revision"], total_keys=status["total_keys"], hash=status["hash"])
     record = etcd_cli.build_sidecar(**dict((k, facts[k]) for k in etcd_cli.SIDECAR_KEYS))
     snapshot_file.write_json_0600(sidecar, record)
-    mod.exit_json(
-        changed=True,
-        msg="%s %s of %s to %s (%d bytes)"
-        % ("saved snapshot" if method == "save" else "copied raw db", pod, p["namespace"], dest, size),
-        **facts
-    )
+    return dict(facts, changed=True, msg="%s %s of %s to %s (%d bytes)"
+                % ("saved snapshot" if method == "save" else "copied raw db", pod, p["namespace"], dest, size))
+
+
+def work(mod):
+    mod.exit_json(**run_snapshot(mod))
 
 
 def main():
     module = EtcdModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.run(run_snapshot)
+    module.run(work)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 # collection dependency; Galaxy is not reachable here, so it is the copy of the version the tests pin).
 # Then a real backup and restore of a SingleReplica control plane on the local cluster (or $KUBECONFIG)
 # by FQCN from that install, run from an empty directory (no ansible.cfg, no checkout on any path),
-# proven by data. A filter, module or collection used but not declared fails here.
+# proven by data. A filter, module or collection used but not declared fails here. The control plane
+# runs etcd 3.7 (ARTIFACT_ETCD), the newest minor etcd serves, so that 3.7 gets a backup and a restore in
+# make test without a control plane of its own.
 #
 #   tests/artifact/run.sh        (part of tests/e2e/run.sh, item "artifact")
 set -euo pipefail
@@ -13,6 +15,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 . tests/cluster/versions.env
 NAME=${ARTIFACT_HCP_NAME:-e2e-artifact}
+ETCD=${ARTIFACT_ETCD:-3.7}
 NS=clusters-$NAME
 OUT=${HCP_ETCD_E2E_DIR:-$repo/tests/output/e2e}/artifact
 PY=${PYTHON:-/usr/bin/python3}
@@ -75,15 +78,17 @@ run() {  # LOG ARGS...: ansible-playbook of the fresh venv, from an empty direct
   clean "$OUT/venv/bin/ansible-playbook" "$@" > "$OUT/$logf" 2>&1 || { tail -n 40 "$OUT/$logf"; fail "ansible-playbook $*"; }
 }
 
-log "control plane $NAME (SingleReplica), data set A"
+log "control plane $NAME (SingleReplica, etcd $ETCD), data set A"
 tests/cluster/hcp.sh down "$NAME" --no-wait > "$OUT/hcp.log" 2>&1
-tests/cluster/hcp.sh up "$NAME" SingleReplica 3.5 >> "$OUT/hcp.log" 2>&1 || { tail -n 20 "$OUT/hcp.log"; fail "hcp.sh up"; }
+tests/cluster/hcp.sh up "$NAME" SingleReplica "$ETCD" >> "$OUT/hcp.log" 2>&1 || { tail -n 20 "$OUT/hcp.log"; fail "hcp.sh up"; }
 $DATA seed --namespace "$NS" --set A > "$OUT/data.log" 2>&1 || fail "seed A"
 
 log "backup: ansible-playbook hcp.etcd.backup (the installed artifact)"
 run backup.log hcp.etcd.backup -e cluster_name="$NAME" -e backup_dir="$OUT/backups"
 snap=$(ls -1 "$OUT"/backups/clusters/"$NAME"/*/etcd-snapshot.db | sort | tail -n1)
 [ -f "$snap.json" ] || fail "no sidecar beside $snap"
+taken_on=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["etcd_version"])' "$snap.json")
+case $taken_on in "$ETCD".*) log "the backup ran on etcd $taken_on" ;; *) fail "the sidecar says etcd $taken_on, not $ETCD.x" ;; esac
 
 log "data set B written after the backup, then restore: ansible-playbook hcp.etcd.restore"
 $DATA seed --namespace "$NS" --set B >> "$OUT/data.log" 2>&1 || fail "seed B"
@@ -95,4 +100,4 @@ if grep -qE "$repo/(roles|plugins|playbooks)/" "$OUT/backup.log" "$OUT/restore.l
 log "verify by data"
 $DATA verify --namespace "$NS" --expect A --absent B --members 1 | tee -a "$OUT/data.log" | sed 's/^/  /' \
   || fail "the restored member does not serve exactly data set A"
-log "RESULT artifact: installed $(basename "$tarball") into a fresh venv (ansible-core + declared requirements), backup and restore by FQCN, data verified: PASS"
+log "RESULT artifact: installed $(basename "$tarball") into a fresh venv (ansible-core + declared requirements), backup and restore by FQCN on etcd $ETCD, data verified: PASS"

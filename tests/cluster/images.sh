@@ -5,7 +5,7 @@
 #   localhost/hcp-etcd/pause:3.10   static pause binary (images/pause.c), the pod sandbox image
 #   localhost/hcp-etcd/etcd:3.5     bookworm minbase (bash, coreutils, tar, sha256sum) + etcd, etcdctl, etcdutl v3.5.x
 #   localhost/hcp-etcd/etcd:3.6     same rootfs + etcd, etcdctl (no snapshot status/restore), etcdutl v3.6.x
-#   localhost/hcp-etcd/etcd:3.7     only with HCP_ETCD_EXTRA_ETCD="v3.6.x v3.7.x" (build-binaries.sh too)
+#   localhost/hcp-etcd/etcd:3.7     same rootfs + etcd, etcdctl, etcdutl v3.7.x (HCP_ETCD_EXTRA_ETCD="v3.6.x" leaves it out)
 #   localhost/hcp-etcd/etcd:3.4     same rootfs + Debian 12's etcd 3.4.23 (etcd, etcdctl; NO etcdutl)
 #
 # Usage: images.sh [all|build|import|list]     (default all = build + import)
@@ -73,10 +73,10 @@ build_pause() {
 }
 
 # The etcd images built from Go (go.etcd.io/etcd at the versions of versions.env): "<major.minor> <version>"
-# lines. 3.5 always; 3.6 (and 3.7) as HCP_ETCD_EXTRA_ETCD says, the same list build-binaries.sh builds.
+# lines. 3.5 always; 3.6 and 3.7 unless HCP_ETCD_EXTRA_ETCD says otherwise, the same list build-binaries.sh builds.
 go_etcds() {
   local v
-  for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION"}; do
+  for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION $ETCD37_VERSION"}; do
     v=${v#v}; echo "${v%.*} $v"
   done
 }

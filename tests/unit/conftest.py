@@ -372,21 +372,21 @@ class FakeAnsible(object):
     def exit_json(self, **result):
         raise ExitJson(result)
 
-    def fail_json(self, **result):
+    def fail_json(self, msg=None, **result):
+        result["msg"] = msg
         raise FailJson(result)
 
 
 def make_module(argument_spec, params, pod, core=None, check_mode=False):
-    """An EtcdModule whose AnsibleModule, CoreV1Api and exec stream are fakes."""
+    """An EtcdModule whose AnsibleModule, pod API and exec stream are fakes."""
     full = dict((name, spec.get("default")) for name, spec in argument_spec.items())
     full.update(params)
     mod = object.__new__(etcd_module.EtcdModule)
-    mod.module = FakeAnsible(full, check_mode)
+    mod._module = FakeAnsible(full, check_mode)
     mod._pods = core or FakeCore()
     mod._transport_factory = functools.partial(
-        PodTransport, stream_fn=pod.stream, sleep=lambda _s: None, retry_delay=0
+        PodTransport, stream_fn=pod.stream, retry_delay=0
     )
-    mod.warnings = []
     return mod
 
 

@@ -42,3 +42,7 @@ def test_quantity_bytes():
     assert quantity_bytes("8Gi") == 8 * 2 ** 30
     assert quantity_bytes("500M") == 500 * 10 ** 6
     assert quantity_bytes(1073741824) == 1073741824
+    assert quantity_bytes("1.5Gi") == 1610612736 and quantity_bytes("8G") == 8 * 10 ** 9
+    assert quantity_bytes("100m") == 1  # a fraction of a byte rounds up
+    with pytest.raises(AnsibleFilterError, match="not a storage quantity"):
+        quantity_bytes("eight gigabytes")

@@ -21,7 +21,7 @@ from conftest import FakeCore
 def transport(pod, core=None, **kw):
     kw.setdefault("chunk_size", 1000)
     return PodTransport(core or FakeCore(), "clusters-demo", "etcd-0", "etcd", stream_fn=pod.stream,
-                        sleep=lambda _s: None, retry_delay=0, **kw)
+                        retry_delay=0, **kw)
 
 
 def local_file(tmp_path, data):
@@ -248,3 +248,25 @@ def test_pod_reads_are_plain_dicts_and_a_missing_pod_is_named():
         PodTransport(api, "ns", "etcd-0", "etcd").check()
     with pytest.raises(PodTransportError, match="pod etcd-9 not found in namespace ns"):
         PodTransport(api, "ns", "etcd-9", "etcd").check()
+
+
+def test_retries_wait_longer_each_time_through_ansible_cores_retry_helper(pod, monkeypatch):
+    import ansible.module_utils.api as ansible_api
+    from websocket import WebSocketException
+
+    slept = []
+    monkeypatch.setattr(ansible_api.time, "sleep", slept.append)
+
+    def broken(*_args, **_kwargs):
+        raise WebSocketException("connection reset")
+
+    t = PodTransport(FakeCore(), "clusters-demo", "etcd-0", "etcd", stream_fn=broken, retry_delay=1.5, retries=3)
+    with pytest.raises(pod_transport.TransientTransportError, match="failed 3 times: connection reset"):
+        t.exec(["true"], idempotent=True)
+    # three exec attempts, each opening the stream three times: 1.5 s then 3 s between opens, 1.5 s then
+    # 3 s between execs
+    assert slept == [1.5, 3.0, 1.5, 1.5, 3.0, 3.0, 1.5, 3.0]
+    slept[:] = []
+    with pytest.raises(pod_transport.TransientTransportError):
+        t.exec(["mv", "a", "b"])  # not idempotent: one exec, its stream opened up to three times
+    assert slept == [1.5, 3.0]

@@ -36,7 +36,7 @@ def no_fault_env(monkeypatch):
 def transport(pod, **kw):
     kw.setdefault("chunk_size", 1000)
     return PodTransport(FakeCore(), "clusters-demo", "etcd-0", "etcd", stream_fn=pod.stream,
-                        sleep=lambda _s: None, retry_delay=0, **kw)
+                        retry_delay=0, **kw)
 
 
 def test_the_hook_is_off_without_the_environment(pod):

@@ -52,7 +52,7 @@ def run(pod, monkeypatch, fault=None, check_mode=False, **params):
         monkeypatch.setenv(pod_transport.FAULT_ENV, fault)
     mod = make_module(etcd_member_cleanup.ARGUMENT_SPEC, params, pod, core=FakeCore(), check_mode=check_mode)
     try:
-        return run_module(etcd_member_cleanup.run, mod)
+        return run_module(etcd_member_cleanup.work, mod)
     except Crash:
         return "crashed", None
     finally:
@@ -117,7 +117,7 @@ def test_a_pending_journal_refuses_before_anything_is_removed(monkeypatch):
 def test_the_data_directory_is_never_a_leftover(monkeypatch):
     pod = volume()
     vol = member_volume.MemberVolume(
-        pod_transport.PodTransport(FakeCore(), NS, "etcd-0", "etcd", stream_fn=pod.stream, sleep=lambda _s: None, retry_delay=0),
+        pod_transport.PodTransport(FakeCore(), NS, "etcd-0", "etcd", stream_fn=pod.stream, retry_delay=0),
         "etcd-0", DATA, STAGING, COPY)
     for path in (DATA, ROOT + "/unrelated"):
         with pytest.raises(etcd_member_cleanup.EtcdModuleError):

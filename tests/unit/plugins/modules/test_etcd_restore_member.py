@@ -45,8 +45,8 @@ def restore(pod, src, check_mode=False, **params):
     params["src"] = src
     core = FakeCore({"helper-etcd-1": ("Running", True, ["restore"])})
     mod = make_module(etcd_restore_member.ARGUMENT_SPEC, params, pod, core=core, check_mode=check_mode)
-    failed, result = run_module(etcd_restore_member.run_restore, mod)
-    return failed, result, mod.module.warnings
+    failed, result = run_module(etcd_restore_member.work, mod)
+    return failed, result, mod._module.warnings
 
 
 def test_restore_swaps_staging_in_and_keeps_previous(helper, tmp_path):

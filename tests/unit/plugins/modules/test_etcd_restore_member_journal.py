@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import hashlib
 import json
 
 import pytest
@@ -49,7 +50,7 @@ def run(pod, src, monkeypatch, fault=None, trace=None, **params):
     params.setdefault("member", "etcd-1")
     params.setdefault("initial_cluster", IC)
     params.setdefault("run_id", RUN)
-    params["src"] = src
+    params.setdefault("src", src)
     if fault:
         monkeypatch.setenv(pod_transport.FAULT_ENV, fault)
     if trace:
@@ -57,7 +58,7 @@ def run(pod, src, monkeypatch, fault=None, trace=None, **params):
     core = FakeCore({"helper-etcd-1": ("Running", True, ["restore"])})
     mod = make_module(etcd_restore_member.ARGUMENT_SPEC, params, pod, core=core)
     try:
-        return run_module(etcd_restore_member.run_restore, mod)
+        return run_module(etcd_restore_member.work, mod)
     except Crash:
         return "crashed", None
     finally:
@@ -229,3 +230,17 @@ def test_an_unreadable_journal_is_not_taken_for_none(staged, src, monkeypatch):
     assert failed and "cannot read %s" % JOURNAL in result["msg"]
     failed, result = run(staged, src, monkeypatch, state="rolled_back")
     assert not failed and result["changed"] and holds_old(staged, DATA), result
+
+
+def test_a_rollback_on_a_controller_without_the_snapshot_file_goes_by_its_sha256(staged, src, monkeypatch, tmp_path):
+    """Finding 6: a rerun in a new AWX execution environment has no snapshot file; the rollback needs only the
+    run record's sha256 to recognise the restore it undoes."""
+    run(staged, src, monkeypatch, fault="^restored helper-etcd-1: mv -T:1:kill-after")  # killed mid-swap
+    sha = hashlib.sha256(open(src, "rb").read()).hexdigest()
+    gone = str(tmp_path / "gone.db")
+    failed, result = run(staged, gone, monkeypatch, state="rolled_back")
+    assert failed and "does not exist on the controller" in result["msg"]
+    failed, result = run(staged, gone, monkeypatch, state="rolled_back", snapshot_sha256=sha)
+    assert not failed and result["changed"] and holds_old(staged, DATA), result
+    failed, result = run(staged, None, monkeypatch, state="rolled_back")
+    assert failed and "needs snapshot_sha256" in result["msg"]

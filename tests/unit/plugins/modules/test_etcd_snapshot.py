@@ -30,7 +30,7 @@ def snap(fake, tmp_path, check_mode=False, core=None, **params):
     params.setdefault("hosted_cluster_namespace", "clusters")
     fake.files.setdefault("/var/lib/data/member/snap/db", fake.db)  # the member's live database
     mod = make_module(etcd_snapshot.ARGUMENT_SPEC, params, fake, core=core, check_mode=check_mode)
-    failed, result = run_module(etcd_snapshot.run_snapshot, mod)
+    failed, result = run_module(etcd_snapshot.work, mod)
     return failed, result, mod
 
 
