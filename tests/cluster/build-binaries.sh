@@ -73,7 +73,7 @@ import (
 )
 
 func main() { etcdmain.Main(os.Args) }'
-for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION $ETCD37_VERSION"}; do
+for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-$ETCD36_VERSION $ETCD37_VERSION}; do
   LDFLAGS="" build_module "etcd-$v" "go.etcd.io/etcd/server/v3@$v" "" \
     ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
 done

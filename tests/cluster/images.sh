@@ -76,7 +76,7 @@ build_pause() {
 # lines. 3.5 always; 3.6 and 3.7 unless HCP_ETCD_EXTRA_ETCD says otherwise, the same list build-binaries.sh builds.
 go_etcds() {
   local v
-  for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-"$ETCD36_VERSION $ETCD37_VERSION"}; do
+  for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-$ETCD36_VERSION $ETCD37_VERSION}; do
     v=${v#v}; echo "${v%.*} $v"
   done
 }
