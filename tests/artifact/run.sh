@@ -25,7 +25,7 @@ DATA="tests/tools/etcd-data"
 GALAXY_IMPORTER_VERSION=0.4.44
 log() { printf '%s [artifact] %s\n' "$(date +%H:%M:%S)" "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
-trap 'tests/cluster/hcp.sh down "$NAME" --no-wait >/dev/null 2>&1 || true' EXIT
+trap 'tests/cluster/hcp.sh down "$NAME" >/dev/null 2>&1 || true' EXIT
 
 rm -rf "$OUT"; mkdir -p "$OUT/dist" "$OUT/collections" "$OUT/run"; chmod 700 "$OUT"
 # a command of the fresh venv, from an empty directory: no ansible.cfg, only the collections installed here
@@ -79,7 +79,7 @@ run() {  # LOG ARGS...: ansible-playbook of the fresh venv, from an empty direct
 }
 
 log "control plane $NAME (SingleReplica, etcd $ETCD), data set A"
-tests/cluster/hcp.sh down "$NAME" --no-wait > "$OUT/hcp.log" 2>&1
+tests/cluster/hcp.sh down "$NAME" > "$OUT/hcp.log" 2>&1
 tests/cluster/hcp.sh up "$NAME" SingleReplica "$ETCD" >> "$OUT/hcp.log" 2>&1 || { tail -n 20 "$OUT/hcp.log"; fail "hcp.sh up"; }
 $DATA seed --namespace "$NS" --set A > "$OUT/data.log" 2>&1 || fail "seed A"
 

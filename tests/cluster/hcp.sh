@@ -2,8 +2,7 @@
 # A miniature HyperShift hosted control plane on the test cluster, for the hcp.etcd tests.
 #
 #   hcp.sh up NAME [HighlyAvailable|SingleReplica] [3.5|3.4|3.6|3.7]   create or converge; waits until ready
-#   hcp.sh down NAME [--no-wait]                                delete it, its namespace and PVCs
-#                                                               (--no-wait: return once deletion started)
+#   hcp.sh down NAME                                            delete it, its namespace and PVCs
 #   hcp.sh status NAME
 #
 # What `up` makes (manifests in tests/fixtures/):
@@ -148,10 +147,6 @@ cmd_up() {
   local existing
   existing=$(k -n "$HC_NS" get hostedcluster "$name" -o jsonpath='{.spec.controllerAvailabilityPolicy}' 2>/dev/null || true)
   [ -z "$existing" ] || [ "$existing" = "$policy" ] || die "HostedCluster $name exists with policy $existing (immutable): hcp.sh down $name first"
-  if [ "$(k get namespace "$ns" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
-    log "up: namespace $ns is still being deleted (hcp.sh down --no-wait); waiting for it"
-    wait_until "namespace $ns deleted" ns_gone "$ns"
-  fi
   k create namespace "$HC_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
   k label namespace "$ns" --overwrite hypershift.openshift.io/hosted-control-plane=true >/dev/null
@@ -195,23 +190,17 @@ EOF
   log "up: $name ready in $((SECONDS - start)) s: etcd $replicas/$replicas ($image), ${API_DEPLOYMENTS[*]} $replicas/$replicas available"
 }
 
-ns_gone() { ! k get namespace "$1" >/dev/null 2>&1; }
-
-# down NAME [--no-wait]: --no-wait returns once every deletion has started (a test's last cleanup: the
-# namespace and its volumes go away while the next test runs; an `up` of the same name waits for them).
 cmd_down() {
-  local name=${1:?name} wait=true; local ns="$HC_NS-${name//./-}" start=$SECONDS
-  [ "${2:-}" != --no-wait ] || wait=false
+  local name=${1:?name}; local ns="$HC_NS-${name//./-}" start=$SECONDS
   log "down: $name ($ns)"
-  k -n "$HC_NS" delete nodepool "$name-workers" --ignore-not-found --wait=$wait >/dev/null 2>&1 || true
-  k -n "$HC_NS" delete hostedcluster "$name" --ignore-not-found --wait=$wait >/dev/null 2>&1 || true
+  k -n "$HC_NS" delete nodepool "$name-workers" --ignore-not-found --wait=true >/dev/null 2>&1 || true
+  k -n "$HC_NS" delete hostedcluster "$name" --ignore-not-found --wait=true >/dev/null 2>&1 || true
   if k get namespace "$ns" >/dev/null 2>&1; then
     k -n "$ns" delete deployment,statefulset --all --wait=false >/dev/null 2>&1 || true
     k -n "$ns" delete pod --all --grace-period=1 --wait=false >/dev/null 2>&1 || true
     k -n "$ns" delete pvc --all --wait=false >/dev/null 2>&1 || true
-    k delete namespace "$ns" --wait=$wait --timeout="${TIMEOUT}s" >/dev/null
+    k delete namespace "$ns" --wait=true --timeout="${TIMEOUT}s" >/dev/null
   fi
-  if [ $wait = false ]; then log "down: $name deletion started (not waited for)"; return; fi
   # The PVs of the deleted claims (reclaim policy Delete) go away shortly after.
   pvs_gone() { [ -z "$(k get pv -o jsonpath="{range .items[?(@.spec.claimRef.namespace==\"$ns\")]}{.metadata.name} {end}" 2>/dev/null)" ]; }
   wait_until "PersistentVolumes of $ns deleted" pvs_gone || log "warning: PVs of $ns still present"

@@ -96,7 +96,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   [ -n "$current_pid" ] && kill_run "$current_pid"
-  if [ "${FAULT_KEEP:-0}" != 1 ]; then tests/cluster/hcp.sh down "$NAME" --no-wait >/dev/null 2>&1 || log "WARNING: hcp.sh down $NAME failed"; fi
+  if [ "${FAULT_KEEP:-0}" != 1 ]; then tests/cluster/hcp.sh down "$NAME" >/dev/null 2>&1 || log "WARNING: hcp.sh down $NAME failed"; fi
   exit $rc
 }
 trap cleanup EXIT

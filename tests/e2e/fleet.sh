@@ -42,7 +42,7 @@ cleanup() {
     log "FLEET_KEEP=1: kept ${clusters[*]} in $ns and $work"
   else
     log "removing the control planes"
-    for c in "${clusters[@]}"; do tests/cluster/hcp.sh down "$c" --no-wait >"$work/down-$c.log" 2>&1 || log "warning: hcp.sh down $c failed (see $work/down-$c.log)"; done
+    for c in "${clusters[@]}"; do tests/cluster/hcp.sh down "$c" >"$work/down-$c.log" 2>&1 || log "warning: hcp.sh down $c failed (see $work/down-$c.log)"; done
     # The HostedCluster namespace is ours alone: remove it once empty.
     if [ -z "$("$KUBECTL" -n "$ns" get hostedclusters -o name 2>/dev/null)" ]; then
       "$KUBECTL" delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1 || true
