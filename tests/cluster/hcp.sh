@@ -126,10 +126,30 @@ ensure_operator() {
   exec 8>"$dir/$id.lock"; flock 8
   pid=$(cat "$dir/$id.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q hcp-operator.sh; then flock -u 8; return; fi
-  KUBECTL=$KUBECTL KUBECONFIG=$KUBECONFIG setsid "$here/lib/hcp-operator.sh" </dev/null >>"$dir/$id.log" 2>&1 8>&- &
+  KUBECTL=$KUBECTL KUBECONFIG=$KUBECONFIG setsid "$here/lib/hcp-operator.sh" </dev/null >>"$dir/$id.log" 2>&1 8>&- 9>&- &
   echo $! > "$dir/$id.pid"
   flock -u 8
   log "operator stand-in started (pid $!, log $dir/$id.log)"
+}
+
+shared_setup() {
+  local dir=${HCP_OPERATOR_DIR:-/var/tmp/hcp-etcd-operator} id
+  id=$(printf '%s' "$KUBECONFIG" | sha256sum | cut -c1-12)
+  mkdir -p "$dir"
+  exec 9>"$dir/$id.setup.lock"; flock 9
+  k apply -f "$fixtures/crds/" >/dev/null
+  k wait --for=condition=Established --timeout=60s crd/hostedclusters.hypershift.openshift.io crd/nodepools.hypershift.openshift.io \
+    crd/hostedcontrolplanes.hypershift.openshift.io >/dev/null
+  k create namespace "$HC_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
+  k apply -f - >/dev/null <<EOF
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: hypershift-etcd}
+value: 100002000
+description: HyperShift's priority class of the hosted etcd (miniature)
+EOF
+  ensure_operator
+  flock -u 9; exec 9>&-
 }
 
 cmd_up() {
@@ -140,14 +160,13 @@ cmd_up() {
   case $etcd in 3.4|3.5|3.6|3.7) image=localhost/hcp-etcd/etcd:$etcd ;; *) die "ETCD must be 3.4, 3.5, 3.6 or 3.7" ;; esac
   log "up: $name ($policy, etcd $etcd) in $ns"
 
-  k apply -f "$fixtures/crds/" >/dev/null
-  k wait --for=condition=Established --timeout=60s crd/hostedclusters.hypershift.openshift.io crd/nodepools.hypershift.openshift.io \
-    crd/hostedcontrolplanes.hypershift.openshift.io >/dev/null
-  ensure_operator
+  # What control planes share (CRDs, the HostedCluster namespace, the priority class, the operator stand-in)
+  # is made under one lock: two `up`s at once (the fleet) would otherwise both create it, and the second
+  # create fails with AlreadyExists.
+  shared_setup
   local existing
   existing=$(k -n "$HC_NS" get hostedcluster "$name" -o jsonpath='{.spec.controllerAvailabilityPolicy}' 2>/dev/null || true)
   [ -z "$existing" ] || [ "$existing" = "$policy" ] || die "HostedCluster $name exists with policy $existing (immutable): hcp.sh down $name first"
-  k create namespace "$HC_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
   k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
   k label namespace "$ns" --overwrite hypershift.openshift.io/hosted-control-plane=true >/dev/null
   render "$fixtures/hcp/hostedcluster.yaml.in" NAME="$name" HC_NS="$HC_NS" NS="$ns" POLICY="$policy" | k apply -f - >/dev/null
@@ -161,15 +180,8 @@ metadata:
 spec: {}
 EOF
   make_tls "$ns"
-  # what HyperShift's etcd pod runs with: service account etcd and priority class hypershift-etcd
+  # what HyperShift's etcd pod runs with: service account etcd and priority class hypershift-etcd (shared_setup)
   k -n "$ns" create serviceaccount etcd --dry-run=client -o yaml | k apply -f - >/dev/null
-  k apply -f - >/dev/null <<EOF
-apiVersion: scheduling.k8s.io/v1
-kind: PriorityClass
-metadata: {name: hypershift-etcd}
-value: 100002000
-description: HyperShift's priority class of the hosted etcd (miniature)
-EOF
 
   local initial="" i
   for ((i = 0; i < replicas; i++)); do initial+="${initial:+,}etcd-$i=https://etcd-$i.etcd-discovery.$ns.svc:2380"; done

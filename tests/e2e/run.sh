@@ -109,6 +109,8 @@ for name in "${failed[@]}"; do
        n > 0 {blk=blk "\n" $0; n--; if ($0 ~ /\.\.\.ignoring/) n=0}
        /\.\.\.ignoring/ {blk=""}
        /failed=[1-9]/ && blk != "" {print blk; exit}' "${log_of[$name]}" | cut -c1-240
+  # a script scenario (fleet, faults, artifact): the lines before its first FAIL (a failed hcp.sh up shows its log tail)
+  grep -m1 -B 25 -E '\[[a-z-]+\] FAIL: ' "${log_of[$name]}" | cut -c1-240 || true
   hcp=$(sed -n 's/^ *hcp_name: *//p' "tests/e2e/molecule/$name/molecule.yml" 2>/dev/null)
   [ -z "$hcp" ] || grep -hE '^(fatal|failed): |RESTORE' "$HCP_ETCD_E2E_DIR/$hcp"/restore-*.log 2>/dev/null | tail -n 3 | cut -c1-400
 done
