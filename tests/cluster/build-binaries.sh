@@ -2,6 +2,9 @@
 # Build the Kubernetes, etcd and CoreDNS binaries the hermetic cluster needs from the Go module proxy,
 # once, and cache them under ~/.cache/hcp-etcd/<component>-<version>/bin. Safe to rerun: a finished
 # cache directory (marked by .done) is reused as is.
+#
+#   build-binaries.sh [COMPONENT...]   kubernetes etcd coredns crictl minio (default: all of them);
+#                                      the cluster needs the first four, the backup-store tests minio
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -10,11 +13,10 @@ cache=${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}
 export GOFLAGS=-buildvcs=false GOTOOLCHAIN=local CGO_ENABLED=0
 
 log() { printf '[build] %s\n' "$*" >&2; }
+components=" ${*:-kubernetes etcd coredns crictl minio} "
+want() { [[ $components == *" $1 "* ]]; }
 
-# One build at a time: a second caller waits here and then finds the cache filled.
 mkdir -p "$cache"
-exec 9>"$cache/.build.lock"
-if ! flock -n 9; then log "another build is running; waiting for it"; flock 9; fi
 
 # build_module <cache-name> <main-module@version> <replace-lines> <package...>
 # A package given as ./cmd/<name> is generated in the work module from $MAIN_<name> (Go source), for
@@ -22,7 +24,11 @@ if ! flock -n 9; then log "another build is running; waiting for it"; flock 9; f
 build_module() {
   local name=$1 mod=$2 replaces=$3; shift 3
   local out=$cache/$name
-  if [ -f "$out/.done" ]; then log "$name: cached in $out"; return; fi
+  # One build of a component at a time: a second caller (CI's prebuild and the cluster's start) waits
+  # for that component only, then finds it cached.
+  exec 9>"$cache/.build-$name.lock"
+  if ! flock -n 9; then log "$name: another build is running; waiting for it"; flock 9; fi
+  if [ -f "$out/.done" ]; then log "$name: cached in $out"; exec 9>&-; return; fi
   local work; work=$(mktemp -d)
   local start=$SECONDS
   log "$name: building ${*##*/} from $mod"
@@ -41,6 +47,7 @@ build_module() {
   )
   rm -rf "$work"
   touch "$out/.done"
+  exec 9>&-
   log "$name: done in $((SECONDS - start)) s"
 }
 
@@ -56,7 +63,7 @@ for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-g
 done
 k8s_replaces+=$'\n)'
 
-LDFLAGS="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" \
+want kubernetes && LDFLAGS="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" \
 build_module "kubernetes-$KUBERNETES_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" "$k8s_replaces" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy \
@@ -73,7 +80,7 @@ import (
 )
 
 func main() { etcdmain.Main(os.Args) }'
-for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-$ETCD36_VERSION $ETCD37_VERSION}; do
+want etcd && for v in "$ETCD_VERSION" ${HCP_ETCD_EXTRA_ETCD-$ETCD36_VERSION $ETCD37_VERSION}; do
   LDFLAGS="" build_module "etcd-$v" "go.etcd.io/etcd/server/v3@$v" "" \
     ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
 done
@@ -96,10 +103,15 @@ import (
 
 func init() { dnsserver.Directives = []string{"bind", "ready", "errors", "kubernetes", "forward"} }
 
-func main() { coremain.Run() }' \
-LDFLAGS="" build_module "coredns-$COREDNS_VERSION-min" "github.com/coredns/coredns@$COREDNS_VERSION" "" \
+func main() { coremain.Run() }'
+want coredns && LDFLAGS="" build_module "coredns-$COREDNS_VERSION-min" "github.com/coredns/coredns@$COREDNS_VERSION" "" \
   ./cmd/coredns
 
 # crictl: lets `cluster.sh down` stop and remove pod sandboxes through CRI (CNI DEL, netns removal).
-LDFLAGS="" build_module "cri-tools-$CRI_TOOLS_VERSION" "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" "" \
+want crictl && LDFLAGS="" build_module "cri-tools-$CRI_TOOLS_VERSION" "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" "" \
   sigs.k8s.io/cri-tools/cmd/crictl
+
+# MinIO: the real S3-compatible server the backup-store tests upload to and restore from (s3.sh).
+want minio && LDFLAGS="" build_module "minio-$MINIO_VERSION" "github.com/minio/minio@$MINIO_VERSION" "" \
+  github.com/minio/minio
+log "built or cached: ${components# }"

@@ -34,7 +34,7 @@ step_packages() {
 }
 
 step_binaries() {
-  "$CLUSTER_HOME/build-binaries.sh"
+  "$CLUSTER_HOME/build-binaries.sh" kubernetes etcd coredns crictl
   local b
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \
            "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$CRICTL"; do

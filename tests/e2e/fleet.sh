@@ -10,6 +10,11 @@
 # hosted_cluster_namespace other than "clusters". Control planes: fleet-fleet-a, fleet-fleet-b.
 # Env: FLEET_POLICIES (default "HighlyAvailable SingleReplica", one per cluster), FLEET_KEEP=1 keeps
 # the control planes and the work directory, HCP_ETCD_E2E_DIR (default tests/output/e2e).
+# The same run copies both backups to a real S3 server (MinIO, tests/cluster/s3.sh, TLS) under
+# s3://<bucket>/<run>/ and the store is then proven: objects equal the local files by sha256, fleet-a is
+# restored from its s3:// URL (the local copy removed first) and verified on every member, wrong credentials
+# and a missing bucket are refused before any backup is written, a connection cut mid-upload leaves no
+# backup listed, and retention (backup_keep=1) in the bucket keeps the newest complete backup only.
 # Removes both control planes on exit; exits non-zero on any failure; prints its wall time.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +43,7 @@ fail() { log "FAIL: $*"; exit 1; }
 
 cleanup() {
   local rc=$?
+  [ -z "${proxy_pid:-}" ] || kill "$proxy_pid" 2>/dev/null || true
   if [ "${FLEET_KEEP:-0}" = 1 ]; then
     log "FLEET_KEEP=1: kept ${clusters[*]} in $ns and $work"
   else
@@ -101,12 +107,15 @@ for c, policy in want:
 print("inventory: %d hosts, host vars and groups as expected" % len(hostvars))
 PY
 
-# 3. ONE playbook run over the whole inventory
+# 3. ONE playbook run over the whole inventory, each backup also copied to the S3 store
+log "the S3 store: tests/cluster/s3.sh up"
+. "$(tests/cluster/s3.sh up 2>"$work/s3-up.log" || { cat "$work/s3-up.log"; fail "s3.sh up"; })"
+store=s3://$HCP_ETCD_S3_BUCKET/fleet-$(date +%s)-$$
 backups=$work/backups
-log "ansible-playbook playbooks/backup.yml -i $inv -e hcp_targets=all --forks 2"
+log "ansible-playbook playbooks/backup.yml -i $inv -e hcp_targets=all -e backup_store=$store --forks 2"
 t0=$SECONDS
 set +e
-ansible-playbook playbooks/backup.yml -i "$inv" -e hcp_targets=all -e "backup_dir=$backups" --forks 2 >"$work/backup.log" 2>&1
+ansible-playbook playbooks/backup.yml -i "$inv" -e hcp_targets=all -e "backup_dir=$backups" -e "backup_store=$store" --forks 2 >"$work/backup.log" 2>&1
 rc=$?
 set -e
 cp "$work/backup.log" "$out/fleet-backup.log"
@@ -147,3 +156,66 @@ a=$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db.json -exec python3
 b=$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db.json -exec python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' {} \;)
 [ "$a" != "$b" ] || fail "both clusters produced the same snapshot"
 log "fleet wall time so far: $((SECONDS - start)) s"
+
+# 5. the store: what the bucket holds is the backups, byte for byte
+s3() { python3 "$repo/tests/tools/s3-objects" "$@"; }
+for c in "${clusters[@]}"; do
+  snap=$(find "$backups/$ns/$c" -name etcd-snapshot.db)
+  name=$(basename "$(dirname "$snap")")
+  s3 expect-backups "$store/$ns/$c" "$name" || fail "$c: the store does not hold exactly backup $name"
+  got=$(s3 sha256 "$store/$ns/$c/$name/etcd-snapshot.db")
+  want=$(sha256sum "$snap" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "$c: the stored snapshot's sha256 $got differs from the local file's $want"
+  log "store: $c's snapshot in $store/$ns/$c/$name has the local file's sha256 ${want:0:16}"
+done
+
+# 6. refusals before anything is written: wrong credentials, a missing bucket
+b_count() { find "$backups/$ns/${clusters[1]}" -mindepth 1 -maxdepth 1 | wc -l; }
+before=$(b_count)
+refused() {  # WHAT EXPECTED-MESSAGE ansible-playbook args...
+  local what=$1 expect=$2; shift 2
+  set +e; "$@" >"$work/refused.log" 2>&1; local rc=$?; set -e
+  [ $rc -ne 0 ] || fail "$what: the backup was not refused"
+  grep -q -- "$expect" "$work/refused.log" || { tail -n 20 "$work/refused.log"; fail "$what: no message '$expect'"; }
+  [ "$(b_count)" = "$before" ] || fail "$what: a backup directory was written although the store was refused"
+  log "refused, nothing written: $what ($(grep -o -- "$expect[^\"]*" "$work/refused.log" | head -1 | cut -c1-120))"
+}
+backup_b=(ansible-playbook playbooks/backup.yml -e cluster_name="${clusters[1]}" -e hosted_cluster_namespace="$ns" -e "backup_dir=$backups")
+AWS_SECRET_ACCESS_KEY=wrong-$AWS_SECRET_ACCESS_KEY refused "wrong secret key" "refused the credentials" "${backup_b[@]}" -e "backup_store=$store"
+refused "missing bucket" "bucket no-such-bucket-$$ does not exist" "${backup_b[@]}" -e "backup_store=s3://no-such-bucket-$$/x"
+
+# 7. a connection cut mid-upload: the backup fails and the store lists no new backup
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 "$repo/tests/tools/s3-objects" cut-proxy "$port" "${AWS_ENDPOINT_URL##*//}" 200000 >"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+sleep 0.5
+set +e
+AWS_ENDPOINT_URL=https://127.0.0.1:$port "${backup_b[@]}" -e "backup_store=$store" >"$work/cut.log" 2>&1
+rc=$?
+set -e
+kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
+[ $rc -ne 0 ] || fail "a backup whose upload was cut reported success"
+grep -q "cannot be reached while uploading\|while uploading" "$work/cut.log" || { tail -n 20 "$work/cut.log"; fail "the cut upload's failure does not name the upload"; }
+s3 expect-backups "$store/$ns/${clusters[1]}" "$(basename "$(dirname "$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db | sort | head -1)")")" \
+  || fail "after the cut upload the store lists another backup than the first one"
+log "cut upload: the backup failed ($(grep -c . "$work/proxy.log") connection(s) cut) and the store still lists only the first backup"
+
+# 8. retention in the bucket: backup_keep=1 leaves the newest complete backup only
+"${backup_b[@]}" -e "backup_store=$store" -e backup_keep=1 >"$work/keep.log" 2>&1 || { tail -n 30 "$work/keep.log"; fail "backup with backup_keep=1"; }
+newest=$(basename "$(dirname "$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db.json | sort | tail -1)")")
+s3 expect-backups "$store/$ns/${clusters[1]}" "$newest" || fail "retention: the store holds more than the newest backup $newest"
+log "retention: the store holds only ${clusters[1]}'s newest backup $newest"
+
+# 9. restore fleet-a from its s3:// URL, the local copy gone, verified on every member
+a_name=$(basename "$(dirname "$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db)")")
+url=$store/$ns/${clusters[0]}/$a_name/etcd-snapshot.db
+rm -rf "$backups/$ns/${clusters[0]}"
+tests/tools/etcd-data delete --namespace "$ns-${clusters[0]}" --set "${sets[0]}" --every 4 >"$work/damage.log" 2>&1 || { cat "$work/damage.log"; fail "damage"; }
+log "restore ${clusters[0]} from $url"
+ansible-playbook playbooks/restore.yml -e cluster_name="${clusters[0]}" -e hosted_cluster_namespace="$ns" -e "snapshot=$url" \
+  -e confirm=true -e "restore_work_dir=$work/restore" >"$work/restore.log" 2>&1 || { tail -n 40 "$work/restore.log"; fail "restore from the store"; }
+cp "$work/restore.log" "$out/fleet-restore-from-store.log"
+members=3; [ "${policies[0]}" = HighlyAvailable ] || members=1
+tests/tools/etcd-data verify --namespace "$ns-${clusters[0]}" --expect "${sets[0]}" --keys 50 --members "$members" | tee "$work/verify.log" \
+  || fail "${clusters[0]} restored from the store: data not verified on every member"
+log "restored ${clusters[0]} from the store: $(grep -c '^verify etcd-' "$work/verify.log") member(s) verified"

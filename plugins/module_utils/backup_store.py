@@ -1,0 +1,335 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to hcp.etcd
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An S3-compatible backup store (MinIO, Ceph RGW / ODF, NooBaa, AWS S3): the one place that talks to it.
+
+A store is ``s3://bucket/prefix``; below the prefix a backup has the layout of a local backup directory:
+``<hosted_cluster_namespace>/<cluster_name>/<UTC time>/etcd-snapshot.db`` with its sidecar
+``etcd-snapshot.db.json`` and the manifests. A backup counts only when its sidecar is there: the sidecar
+is uploaded last, after every other file of the backup is stored and the snapshot's sha256 (computed
+from the bytes sent) equals the sidecar's. An upload cut short aborts its multipart upload and leaves
+no sidecar, so it is never listed, restored or counted by retention.
+
+The client is minio-py (``minio`` on PyPI): boto3's botocore requires python-dateutil<3 and the
+kubernetes client (37) requires python-dateutil>=3, so boto3 cannot be installed beside the
+kubernetes client these modules use. Endpoint, region, credentials and CA bundle come from the module's
+options or the usual variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, AWS_CA_BUNDLE). Addressing is path-style for every endpoint other than AWS's.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+
+from ansible.module_utils.six.moves.urllib.parse import urlparse
+
+try:
+    import minio
+    import urllib3
+    from minio.deleteobjects import DeleteObject
+    from minio.error import S3Error
+    HAS_MINIO = True
+except ImportError:  # reported by the module with missing_required_lib
+    minio = urllib3 = DeleteObject = None
+    HAS_MINIO = False
+
+    class S3Error(Exception):
+        pass
+
+SIDECAR = "etcd-snapshot.db.json"
+SNAPSHOT = "etcd-snapshot.db"
+BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
+# Multipart part size: memory on the controller is at most a few parts, whatever the snapshot's size.
+PART_SIZE = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
+CREDENTIAL_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken")
+
+
+class StoreError(Exception):
+    """The store refused or cannot be reached; the message names the fix."""
+
+
+def is_store_url(value):
+    return isinstance(value, str) and value.startswith("s3://")
+
+
+def parse_url(url):
+    """(bucket, prefix without slashes at either end) of ``s3://bucket/prefix``."""
+    parsed = urlparse(url or "")
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StoreError("backup store %r is not an s3://bucket[/prefix] URL; give -e backup_store=s3://<bucket>/<prefix>" % url)
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def join(*parts):
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+class HashingReader:
+    """A file object that hashes what is read from it (the bytes that go on the wire)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size=-1):
+        data = self._handle.read(size)
+        self.sha256.update(data)
+        return data
+
+
+class BackupStore:
+    """One bucket and prefix of an S3-compatible store."""
+
+    def __init__(self, url, endpoint_url=None, region=None, access_key=None, secret_key=None, session_token=None,
+                 ca_bundle=None, validate_certs=True, client=None):
+        self.url = url
+        self.bucket, self.prefix = parse_url(url)
+        self.endpoint_url = endpoint_url or ""
+        self.client = client or self._client(endpoint_url, region, access_key, secret_key, session_token, ca_bundle, validate_certs)
+
+    def _client(self, endpoint_url, region, access_key, secret_key, session_token, ca_bundle, validate_certs):
+        endpoint = urlparse(endpoint_url or "https://s3.amazonaws.com")
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise StoreError("endpoint URL %r is not http(s)://host[:port]; give -e backup_store_endpoint_url=https://<host>:<port> "
+                             "or AWS_ENDPOINT_URL" % endpoint_url)
+        if not access_key or not secret_key:
+            raise StoreError("no credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the hcp.etcd S3 "
+                             "credential in AWX)" % self.url)
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=10, read=120),
+            retries=urllib3.Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)),
+            cert_reqs="CERT_REQUIRED" if validate_certs else "CERT_NONE",
+            ca_certs=ca_bundle or None,
+        )
+        return minio.Minio(endpoint.netloc, access_key=access_key, secret_key=secret_key, session_token=session_token or None,
+                           secure=endpoint.scheme == "https", region=region or None, http_client=http)
+
+    # ---- errors ------------------------------------------------------------------------------
+
+    def explain(self, exc, doing):
+        """A StoreError naming the fix for an exception of the client."""
+        where = "%s (endpoint %s)" % (self.url, self.endpoint_url or "AWS S3")
+        if isinstance(exc, S3Error):
+            code = getattr(exc, "code", "")
+            if code == "NoSuchBucket":
+                return StoreError("%s: bucket %s does not exist; create it (for example `mc mb`) or fix -e backup_store" % (where, self.bucket))
+            if code in CREDENTIAL_CODES:
+                return StoreError("%s refused the credentials while %s (%s); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+                                  "(or the AWX credential) and the bucket policy" % (where, doing, code))
+            return StoreError("%s: %s while %s: %s" % (where, code, doing, getattr(exc, "message", exc)))
+        if urllib3 is not None and isinstance(exc, urllib3.exceptions.HTTPError):
+            return StoreError("%s cannot be reached while %s: %s; check the endpoint URL, the network and the CA bundle "
+                              "(AWS_CA_BUNDLE / backup_store_ca_bundle)" % (where, doing, exc))
+        return StoreError("%s: %s while %s" % (where, exc, doing))
+
+    def _call(self, doing, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (S3Error, OSError, ValueError) as exc:
+            raise self.explain(exc, doing)
+        except Exception as exc:  # urllib3 errors and the client's own
+            if urllib3 is not None and isinstance(exc, urllib3.exceptions.HTTPError):
+                raise self.explain(exc, doing)
+            raise
+
+    def key(self, *parts):
+        return join(self.prefix, *parts)
+
+    def object_url(self, key):
+        return "s3://%s/%s" % (self.bucket, key)
+
+    # ---- the operations ----------------------------------------------------------------------
+
+    def check(self):
+        """Refuse before any backup when the bucket is missing, the credentials are refused or writes are not allowed."""
+        if not self._call("checking the bucket", self.client.bucket_exists, self.bucket):
+            raise StoreError("%s (endpoint %s): bucket %s does not exist; create it (for example `mc mb`) or fix -e backup_store"
+                             % (self.url, self.endpoint_url or "AWS S3", self.bucket))
+        probe = self.key(".hcp-etcd-write-probe")
+        self._call("writing a probe object", self.client.put_object, self.bucket, probe, _Bytes(b"hcp.etcd"), 8)
+        self._call("removing the probe object", self.client.remove_object, self.bucket, probe)
+        return {"bucket": self.bucket, "prefix": self.prefix}
+
+    def upload_backup(self, src, path, exclude=()):
+        """Upload the complete local backup directory ``src`` to ``<prefix>/<path>/``, the sidecar last.
+
+        The snapshot's sha256 is computed from the bytes sent and must equal the sidecar's; otherwise
+        the uploaded objects are removed and nothing is listed. Returns the keys and the snapshot's sha256."""
+        sidecar_file = os.path.join(src, SIDECAR)
+        with open(sidecar_file) as handle:
+            sidecar = json.load(handle)
+        if SIDECAR in exclude or SNAPSHOT in exclude:
+            raise StoreError("the snapshot and its sidecar are always uploaded; remove them from exclude")
+        names = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)) and n not in exclude and n != SIDECAR)
+        uploaded, sent_sha256 = [], None
+        try:
+            for name in names + [SIDECAR]:
+                if name == SIDECAR and sent_sha256 != sidecar.get("sha256"):
+                    raise StoreError("the snapshot sent to %s has sha256 %s, its sidecar says %s: the local file changed or was "
+                                     "read wrong; the upload was removed; back up again"
+                                     % (self.object_url(self.key(path, SNAPSHOT)), sent_sha256, sidecar.get("sha256")))
+                digest = self._put_file(os.path.join(src, name), self.key(path, name))
+                uploaded.append(self.key(path, name))
+                if name == SNAPSHOT:
+                    sent_sha256 = digest
+        except Exception:
+            for key in uploaded:
+                try:
+                    self.client.remove_object(self.bucket, key)
+                except Exception:  # the failure being reported matters more
+                    pass
+            raise
+        return {"keys": uploaded, "sha256": sent_sha256, "url": self.object_url(self.key(path, SNAPSHOT))}
+
+    def _put_file(self, local, key):
+        size = os.path.getsize(local)
+        with open(local, "rb") as handle:
+            reader = HashingReader(handle)
+            self._call("uploading %s" % key, self.client.put_object, self.bucket, key, reader, size,
+                       part_size=PART_SIZE, num_parallel_uploads=1)
+        return reader.sha256.hexdigest()
+
+    def download_snapshot(self, url, dest_dir):
+        """Download a snapshot (``s3://bucket/key``) and its sidecar into ``dest_dir`` (0700), files 0600.
+
+        The snapshot's sha256 is computed while it is written and must equal the sidecar's; a local copy
+        that already matches is kept (no download). Returns the local path and whether it was downloaded."""
+        bucket, key = parse_url(url)
+        if bucket != self.bucket:
+            raise StoreError("snapshot %s is in bucket %s, not in the store's bucket %s; give -e backup_store=s3://%s"
+                             % (url, bucket, self.bucket, bucket))
+        if not key.endswith("/" + SNAPSHOT) and key != SNAPSHOT:
+            raise StoreError("snapshot %s does not name an %s object; give the URL of a backup's %s (playbooks/list.yml lists them)"
+                             % (url, SNAPSHOT, SNAPSHOT))
+        os.makedirs(dest_dir, mode=0o700, exist_ok=True)
+        local = os.path.join(dest_dir, SNAPSHOT)
+        sidecar_bytes = self._read(key + ".json", "reading the sidecar of %s" % url, missing=(
+            "%s has no sidecar %s.json: it is not a complete backup (an upload that did not finish); pick another "
+            "backup (playbooks/list.yml lists the complete ones)" % (url, SNAPSHOT)))
+        sidecar = json.loads(sidecar_bytes.decode("utf-8"))
+        if os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and _file_sha256(local) == sidecar.get("sha256"):
+            _write_0600(local + ".json", sidecar_bytes)
+            return {"path": local, "downloaded": False, "sha256": sidecar.get("sha256"), "size": sidecar.get("size")}
+        part = local + ".part"
+        digest = hashlib.sha256()
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            response = self._call("downloading %s" % url, self.client.get_object, self.bucket, key)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    fd = None
+                    for chunk in response.stream(CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            finally:
+                response.close()
+                response.release_conn()
+            if digest.hexdigest() != sidecar.get("sha256"):
+                raise StoreError("%s downloaded with sha256 %s, its sidecar says %s: the object is damaged or was replaced; "
+                                 "restore another backup" % (url, digest.hexdigest(), sidecar.get("sha256")))
+            os.rename(part, local)
+            part = None
+        except (OSError, IOError) as exc:
+            raise StoreError("cannot write %s: %s; free space in %s or give another restore_work_dir" % (local, exc, dest_dir))
+        finally:
+            if fd is not None:
+                os.close(fd)
+            if part and os.path.exists(part):
+                os.unlink(part)
+        _write_0600(local + ".json", sidecar_bytes)
+        return {"path": local, "downloaded": True, "sha256": digest.hexdigest(), "size": sidecar.get("size")}
+
+    def _read(self, key, doing, missing):
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if getattr(exc, "code", "") == "NoSuchKey":
+                raise StoreError(missing)
+            raise self.explain(exc, doing)
+        except Exception as exc:
+            raise self.explain(exc, doing)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def backups(self, cluster_path):
+        """The backups under ``<prefix>/<cluster_path>/``: complete (sidecar present, newest first) and incomplete names."""
+        base = self.key(cluster_path) + "/"
+        objects = {}
+        for obj in self._call("listing %s" % base, lambda: list(self.client.list_objects(self.bucket, prefix=base, recursive=True))):
+            rest = obj.object_name[len(base):]
+            if "/" in rest:
+                name, leaf = rest.split("/", 1)
+                objects.setdefault(name, {})[leaf] = obj.size
+        complete = sorted((n for n, leaves in objects.items() if BACKUP_NAME.match(n) and SIDECAR in leaves and SNAPSHOT in leaves),
+                          reverse=True)
+        incomplete = sorted(n for n in objects if n not in complete)
+        return complete, incomplete, objects
+
+    def list_backups(self, cluster_path):
+        """Every complete backup of a cluster, newest first, with its sidecar's facts."""
+        complete, incomplete, objects = self.backups(cluster_path)
+        result = []
+        for name in complete:
+            key = self.key(cluster_path, name, SIDECAR)
+            sidecar = json.loads(self._read(key, "reading %s" % key, missing="%s vanished while listed" % key).decode("utf-8"))
+            result.append({
+                "name": name,
+                "url": self.object_url(self.key(cluster_path, name, SNAPSHOT)),
+                "size": objects[name][SNAPSHOT],
+                "sha256": sidecar.get("sha256"),
+                "revision": sidecar.get("revision"),
+                "etcd_version": sidecar.get("etcd_version"),
+                "taken_at": sidecar.get("finished_at") or name,
+                "cluster_name": sidecar.get("cluster_name"),
+                "hosted_cluster_namespace": sidecar.get("hosted_cluster_namespace"),
+            })
+        return result, incomplete
+
+    def prune(self, cluster_path, keep, current=None):
+        """Remove the complete backups older than the newest ``keep``; never ``current``, never an incomplete one."""
+        complete, incomplete, objects = self.backups(cluster_path)
+        doomed = [n for n in complete[keep:] if n != current] if keep > 0 else []
+        for name in doomed:
+            # the sidecar first: a removal that stops half-way leaves an incomplete backup, never a damaged "complete" one
+            keys = [self.key(cluster_path, name, leaf) for leaf in sorted(objects[name], key=lambda leaf: leaf != SIDECAR)]
+            self._call("removing %s" % name, self.client.remove_object, self.bucket, keys[0])
+            errors = self._call("removing %s" % name, lambda rest=keys[1:]: list(self.client.remove_objects(self.bucket, [DeleteObject(k) for k in rest])))
+            if errors:
+                raise StoreError("removing backup %s from %s failed: %s" % (name, self.url, "; ".join(str(e) for e in errors)))
+        return {"removed": doomed, "kept": [n for n in complete if n not in doomed], "incomplete": incomplete}
+
+
+class _Bytes:
+    def __init__(self, data):
+        self._data, self._pos = data, 0
+
+    def read(self, size=-1):
+        end = len(self._data) if size is None or size < 0 else self._pos + size
+        chunk, self._pos = self._data[self._pos:end], min(end, len(self._data))
+        return chunk
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_0600(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)
