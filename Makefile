@@ -101,6 +101,12 @@ hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleRepl
 hcp-down: ## remove it: make hcp-down NAME=x
 	tests/cluster/hcp.sh down "$(NAME)"
 
+.PHONY: s3-up s3-down
+s3-up: install ## a real S3 server (MinIO, TLS) for the backup store; prints the env file to source
+	tests/cluster/s3.sh up
+s3-down: ## stop it and remove its data
+	tests/cluster/s3.sh down
+
 ## ---- demo --------------------------------------------------------------------------------
 
 .PHONY: demo demo-down

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: etcd_backup_store
 short_description: Keep hosted etcd backups in an S3-compatible store (MinIO, Ceph RGW, NooBaa, AWS S3)
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - hcp.etcd maintainers (@hcp-etcd)
 description:
@@ -94,6 +94,7 @@ options:
 attributes:
   check_mode:
     support: partial
+    description: Can run in check mode.
     details: C(checked) and C(listed) run in check mode; the others only report that they would change something.
   diff_mode:
     support: none

@@ -158,7 +158,7 @@ b=$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db.json -exec python3
 log "fleet wall time so far: $((SECONDS - start)) s"
 
 # 5. the store: what the bucket holds is the backups, byte for byte
-s3() { python3 "$repo/tests/tools/s3-objects" "$@"; }
+s3() { python3 "$repo/tests/tools/s3_objects.py" "$@"; }
 for c in "${clusters[@]}"; do
   snap=$(find "$backups/$ns/$c" -name etcd-snapshot.db)
   name=$(basename "$(dirname "$snap")")
@@ -186,7 +186,7 @@ refused "missing bucket" "bucket no-such-bucket-$$ does not exist" "${backup_b[@
 
 # 7. a connection cut mid-upload: the backup fails and the store lists no new backup
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$repo/tests/tools/s3-objects" cut-proxy "$port" "${AWS_ENDPOINT_URL##*//}" 200000 >"$work/proxy.log" 2>&1 &
+python3 "$repo/tests/tools/s3_objects.py" cut-proxy "$port" "${AWS_ENDPOINT_URL##*//}" 200000 >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 sleep 0.5
 set +e

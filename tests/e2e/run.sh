@@ -30,7 +30,7 @@ export PATH=$repo/.venv/bin:$PATH
 mkdir -p "$HCP_ETCD_E2E_DIR"
 
 # Longest first (wall seconds measured two at a time on the 2-core machine), so that the lanes end together.
-ALL="faults-ci refusals restore_single rerun restore_etcd36 restore_db_copy restore_etcd34 backup artifact fleet"
+ALL="faults-ci refusals fleet restore_single rerun restore_etcd36 restore_db_copy restore_etcd34 backup artifact"
 # The reduced fault run: the controller killed mid-swap (the rerun resumes), and one point of the exec
 # walk: the module killed right after etcd-1's data was moved aside (the run rolls back from the journal).
 # The kill while the API stops (3+3), the helper pod lost mid-swap and the rest run in make e2e-faults.

@@ -173,7 +173,7 @@ def test_prune_counts_complete_backups_only_and_keeps_the_current_one(tmp_path):
     listed, incomplete = s.list_backups("clusters/demo")
     assert [b["name"] for b in listed] == ["20261104T030000Z", "20261103T030000Z"]
     assert listed[0]["revision"] == 42 and listed[0]["url"].endswith("/20261104T030000Z/etcd-snapshot.db")
-    assert not [k for (_, k) in client.objects if "20261101" in k or "20261102" in k]
+    assert not [k for (_b, k) in client.objects if "20261101" in k or "20261102" in k]
 
 
 def test_check_names_the_fix(tmp_path):

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """What an S3-compatible store holds, read independently of hcp.etcd's code (minio-py), and a cutting proxy.
 
-  s3-objects expect-backups s3://bucket/prefix/<ns>/<cluster> [NAME...]
+  s3_objects.py expect-backups s3://bucket/prefix/<ns>/<cluster> [NAME...]
         exit 0 when the complete backups there (a <time>/ holding etcd-snapshot.db and its .json sidecar) are
         exactly NAME...; prints every object under the prefix
-  s3-objects sha256 s3://bucket/key                 the object's sha256 (streamed)
-  s3-objects cut-proxy PORT HOST:PORT LIMIT         a TCP proxy to HOST:PORT that cuts every connection once
+  s3_objects.py sha256 s3://bucket/key                 the object's sha256 (streamed)
+  s3_objects.py cut-proxy PORT HOST:PORT LIMIT         a TCP proxy to HOST:PORT that cuts every connection once
         the client has sent LIMIT bytes on it (a network drop mid-upload); prints one line per cut
 Connection: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_CA_BUNDLE (tests/cluster/s3.sh env).
 """
@@ -27,7 +26,7 @@ def client():
 
 
 def split(url):
-    bucket, _, key = url[len("s3://"):].partition("/")
+    bucket, _sep, key = url[len("s3://"):].partition("/")
     return bucket, key
 
 
@@ -90,7 +89,7 @@ def cut_proxy(port, upstream, limit):
             s.close()
 
     while True:
-        conn, _ = listener.accept()
+        conn, _addr = listener.accept()
         up = socket.create_connection((host, int(uport)))
         threading.Thread(target=pipe, args=(conn, up, True), daemon=True).start()
         threading.Thread(target=pipe, args=(up, conn, False), daemon=True).start()
