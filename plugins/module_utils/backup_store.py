@@ -15,6 +15,12 @@ kubernetes client (37) requires python-dateutil>=3, so boto3 cannot be installed
 kubernetes client these modules use. Endpoint, region, credentials and CA bundle come from the module's
 options or the usual variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, AWS_CA_BUNDLE). Addressing is path-style for every endpoint other than AWS's.
+
+What the store holds is encoded: compressed with zstd (``zstandard``, on by default) and, given age
+recipients, encrypted to them (``pyrage``); the object names stay those of the local backup. The stored
+sidecar is the local sidecar (in clear: it holds no secret) plus ``store``: the encoding, the age
+recipients (public keys) and each stored object's sha256 and size. A download checks the stored bytes'
+sha256, decrypts and decompresses file to file, and checks the plain snapshot's sha256 against the sidecar.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +33,21 @@ import os
 import re
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
+
+try:
+    import zstandard
+    HAS_ZSTD = True
+except ImportError:
+    zstandard = None
+    HAS_ZSTD = False
+
+try:
+    import pyrage
+    from pyrage import x25519
+    HAS_AGE = True
+except ImportError:
+    pyrage = x25519 = None
+    HAS_AGE = False
 
 try:
     import minio
@@ -70,6 +91,97 @@ def join(*parts):
     return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
 
 
+class HashingWriter:
+    """A writer that hashes and counts what is written through it."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.size += len(data)
+        self._handle.write(data)
+        return len(data)
+
+    def flush(self):
+        self._handle.flush()
+
+
+def _copy(reader, writer):
+    for chunk in iter(lambda: reader.read(CHUNK), b""):
+        writer.write(chunk)
+
+
+def encoding_name(compression, recipients):
+    return "+".join(e for e in ("zstd" if compression == "zstd" else "", "age" if recipients else "") if e) or "none"
+
+
+def parse_recipients(recipients):
+    """age X25519 recipients (``age1...``); refuses anything else naming it."""
+    parsed = []
+    for text in recipients or ():
+        try:
+            parsed.append(x25519.Recipient.from_str(text.strip()))
+        except Exception:
+            raise StoreError("%r is not an age X25519 recipient (age1...); give the public keys made by `age-keygen` "
+                             "in -e backup_store_age_recipients" % text[:80])
+    return parsed
+
+
+def parse_identities(text):
+    """The age identities (``AGE-SECRET-KEY-...`` lines) of an identity file's content."""
+    identities = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line.startswith("AGE-SECRET-KEY-"):
+            try:
+                identities.append(x25519.Identity.from_str(line))
+            except Exception:
+                raise StoreError("an AGE-SECRET-KEY line of the age identity is not valid; give the file `age-keygen -o` wrote")
+    return identities
+
+
+def encode_file(src, dst, compression="zstd", recipients=()):
+    """Write ``src`` to ``dst`` (0600) compressed and/or encrypted, file to file with flat memory.
+
+    Returns the plain content's sha256 and the written (stored) content's sha256 and size."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(src, "rb") as handle, os.fdopen(fd, "wb") as out:
+        plain = HashingReader(handle)
+        reader = zstandard.ZstdCompressor(level=3).stream_reader(plain) if compression == "zstd" else plain
+        stored = HashingWriter(out)
+        if recipients:
+            pyrage.encrypt_io(reader, stored, list(recipients))
+        else:
+            _copy(reader, stored)
+        out.flush()
+        os.fsync(out.fileno())
+    return plain.sha256.hexdigest(), stored.sha256.hexdigest(), stored.size
+
+
+def decode_file(src, dst, encoding, identities=()):
+    """Write the plain content of the stored file ``src`` to ``dst`` (0600); returns its sha256."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(src, "rb") as handle, os.fdopen(fd, "wb") as out:
+        plain = HashingWriter(out)
+        sink = zstandard.ZstdDecompressor().stream_writer(plain, closefd=False) if "zstd" in encoding else plain
+        if "age" in encoding:
+            try:
+                pyrage.decrypt_io(handle, sink, list(identities))
+            except pyrage.DecryptError as exc:
+                raise StoreError("the age identity given does not decrypt this backup (%s); give the identity of one of the "
+                                 "recipients the backup was encrypted to" % exc)
+        else:
+            _copy(handle, sink)
+        if sink is not plain:
+            sink.flush()
+        out.flush()
+        os.fsync(out.fileno())
+    return plain.sha256.hexdigest()
+
+
 class HashingReader:
     """A file object that hashes what is read from it (the bytes that go on the wire)."""
 
@@ -87,8 +199,12 @@ class BackupStore:
     """One bucket and prefix of an S3-compatible store."""
 
     def __init__(self, url, endpoint_url=None, region=None, access_key=None, secret_key=None, session_token=None,
-                 ca_bundle=None, validate_certs=True, client=None):
+                 ca_bundle=None, validate_certs=True, client=None, compression="zstd", age_recipients=(), age_identity=""):
         self.url = url
+        self.compression = compression
+        self.recipient_keys = [r.strip() for r in age_recipients or () if r.strip()]
+        self.recipients = parse_recipients(self.recipient_keys) if self.recipient_keys else []
+        self.identities = parse_identities(age_identity) if age_identity else []
         self.bucket, self.prefix = parse_url(url)
         self.endpoint_url = endpoint_url or ""
         self.client = client or self._client(endpoint_url, region, access_key, secret_key, session_token, ca_bundle, validate_certs)
@@ -157,27 +273,41 @@ class BackupStore:
         return {"bucket": self.bucket, "prefix": self.prefix}
 
     def upload_backup(self, src, path, exclude=()):
-        """Upload the complete local backup directory ``src`` to ``<prefix>/<path>/``, the sidecar last.
+        """Upload the complete local backup directory ``src`` to ``<prefix>/<path>/``, encoded, the sidecar last.
 
-        The snapshot's sha256 is computed from the bytes sent and must equal the sidecar's; otherwise
-        the uploaded objects are removed and nothing is listed. Returns the keys and the snapshot's sha256."""
+        Every file but the sidecar is encoded (zstd, age) into a scratch directory beside ``src`` and
+        uploaded; the snapshot's plain sha256 (computed while it is encoded) must equal the sidecar's,
+        otherwise nothing is left in the store. The stored sidecar records the encoding and every stored
+        object's sha256 and size. Returns the keys, the snapshot's sha256 and URL, and the sizes."""
         sidecar_file = os.path.join(src, SIDECAR)
         with open(sidecar_file) as handle:
             sidecar = json.load(handle)
         if SIDECAR in exclude or SNAPSHOT in exclude:
             raise StoreError("the snapshot and its sidecar are always uploaded; remove them from exclude")
         names = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)) and n not in exclude and n != SIDECAR)
-        uploaded, sent_sha256 = [], None
+        encoding = encoding_name(self.compression, self.recipients)
+        scratch = os.path.join(os.path.dirname(os.path.abspath(src)), ".%s.upload" % os.path.basename(os.path.abspath(src)))
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+        uploaded, files = [], {}
         try:
-            for name in names + [SIDECAR]:
-                if name == SIDECAR and sent_sha256 != sidecar.get("sha256"):
-                    raise StoreError("the snapshot sent to %s has sha256 %s, its sidecar says %s: the local file changed or was "
-                                     "read wrong; the upload was removed; back up again"
-                                     % (self.object_url(self.key(path, SNAPSHOT)), sent_sha256, sidecar.get("sha256")))
-                digest = self._put_file(os.path.join(src, name), self.key(path, name))
+            for name in names:
+                stored_file = os.path.join(scratch, name)
+                plain_sha256, stored_sha256, stored_size = encode_file(os.path.join(src, name), stored_file, self.compression, self.recipients)
+                if name == SNAPSHOT and plain_sha256 != sidecar.get("sha256"):
+                    raise StoreError("the snapshot %s has sha256 %s, its sidecar says %s: the local file changed; nothing was "
+                                     "left in the store; back up again" % (os.path.join(src, name), plain_sha256, sidecar.get("sha256")))
+                sent = self._put_file(stored_file, self.key(path, name))
+                os.unlink(stored_file)
                 uploaded.append(self.key(path, name))
-                if name == SNAPSHOT:
-                    sent_sha256 = digest
+                if sent != stored_sha256:
+                    raise StoreError("%s: the bytes sent have sha256 %s, the encoded file %s; the scratch file changed while it "
+                                     "was sent; back up again" % (self.key(path, name), sent, stored_sha256))
+                files[name] = {"sha256": stored_sha256, "size": stored_size}
+            stored_sidecar = dict(sidecar, store={"encoding": encoding, "recipients": self.recipient_keys, "files": files})
+            self._call("uploading %s" % SIDECAR, self.client.put_object, self.bucket, self.key(path, SIDECAR),
+                       _Bytes(json.dumps(stored_sidecar, indent=2, sort_keys=True).encode("utf-8")),
+                       len(json.dumps(stored_sidecar, indent=2, sort_keys=True).encode("utf-8")))
+            uploaded.append(self.key(path, SIDECAR))
         except Exception:
             for key in uploaded:
                 try:
@@ -185,7 +315,12 @@ class BackupStore:
                 except Exception:  # the failure being reported matters more
                     pass
             raise
-        return {"keys": uploaded, "sha256": sent_sha256, "url": self.object_url(self.key(path, SNAPSHOT))}
+        finally:
+            for leftover in os.listdir(scratch):
+                os.unlink(os.path.join(scratch, leftover))
+            os.rmdir(scratch)
+        return {"keys": uploaded, "sha256": sidecar.get("sha256"), "url": self.object_url(self.key(path, SNAPSHOT)),
+                "encoding": encoding, "size": sidecar.get("size"), "stored_size": files[SNAPSHOT]["size"]}
 
     def _put_file(self, local, key):
         size = os.path.getsize(local)
@@ -198,8 +333,10 @@ class BackupStore:
     def download_snapshot(self, url, dest_dir):
         """Download a snapshot (``s3://bucket/key``) and its sidecar into ``dest_dir`` (0700), files 0600.
 
-        The snapshot's sha256 is computed while it is written and must equal the sidecar's; a local copy
-        that already matches is kept (no download). Returns the local path and whether it was downloaded."""
+        The stored bytes' sha256 must equal the one the stored sidecar records; they are then decrypted and
+        decompressed file to file, and the plain snapshot's sha256 must equal the sidecar's before it is renamed
+        into place. A local copy that already matches is kept (no download). The local sidecar is the backup's
+        own (without the store's section). Returns the local path and whether it was downloaded."""
         bucket, key = parse_url(url)
         if bucket != self.bucket:
             raise StoreError("snapshot %s is in bucket %s, not in the store's bucket %s; give -e backup_store=s3://%s"
@@ -207,45 +344,63 @@ class BackupStore:
         if not key.endswith("/" + SNAPSHOT) and key != SNAPSHOT:
             raise StoreError("snapshot %s does not name an %s object; give the URL of a backup's %s (playbooks/list.yml lists them)"
                              % (url, SNAPSHOT, SNAPSHOT))
+        sidecar = json.loads(self._read(key + ".json", "reading the sidecar of %s" % url, missing=(
+            "%s has no sidecar %s.json: it is not a complete backup (an upload that did not finish); pick another "
+            "backup (playbooks/list.yml lists the complete ones)" % (url, SNAPSHOT))).decode("utf-8"))
+        store = sidecar.pop("store", None) or {}
+        encoding = store.get("encoding", "none")
+        stored_meta = (store.get("files") or {}).get(SNAPSHOT) or {}
+        if "age" in encoding and not self.identities:
+            raise StoreError("%s is encrypted to age recipient(s) %s; give the identity (AGE-SECRET-KEY-...) of one of them with "
+                             "-e backup_store_age_identity_file=<file> or HCP_ETCD_AGE_IDENTITY (the AWX credential)"
+                             % (url, ", ".join(store.get("recipients") or ["?"])))
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         local = os.path.join(dest_dir, SNAPSHOT)
-        sidecar_bytes = self._read(key + ".json", "reading the sidecar of %s" % url, missing=(
-            "%s has no sidecar %s.json: it is not a complete backup (an upload that did not finish); pick another "
-            "backup (playbooks/list.yml lists the complete ones)" % (url, SNAPSHOT)))
-        sidecar = json.loads(sidecar_bytes.decode("utf-8"))
-        if os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and _file_sha256(local) == sidecar.get("sha256"):
-            _write_0600(local + ".json", sidecar_bytes)
-            return {"path": local, "downloaded": False, "sha256": sidecar.get("sha256"), "size": sidecar.get("size")}
-        part = local + ".part"
-        digest = hashlib.sha256()
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        result = {"path": local, "downloaded": False, "sha256": sidecar.get("sha256"), "size": sidecar.get("size"),
+                  "encoding": encoding, "stored_size": stored_meta.get("size")}
+        if not (os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and _file_sha256(local) == sidecar.get("sha256")):
+            self._fetch(url, key, local, encoding, stored_meta.get("sha256"), sidecar.get("sha256"), dest_dir)
+            result["downloaded"] = True
+        _write_0600(local + ".json", json.dumps(sidecar, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+        return result
+
+    def _fetch(self, url, key, local, encoding, stored_sha256, plain_sha256, dest_dir):
+        stored, part = local + ".stored", local + ".part"
         try:
-            response = self._call("downloading %s" % url, self.client.get_object, self.bucket, key)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    fd = None
+            digest = hashlib.sha256()
+            fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                response = self._call("downloading %s" % url, self.client.get_object, self.bucket, key)
+                try:
                     for chunk in response.stream(CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-            finally:
-                response.close()
-                response.release_conn()
-            if digest.hexdigest() != sidecar.get("sha256"):
-                raise StoreError("%s downloaded with sha256 %s, its sidecar says %s: the object is damaged or was replaced; "
-                                 "restore another backup" % (url, digest.hexdigest(), sidecar.get("sha256")))
+                finally:
+                    response.close()
+                    response.release_conn()
+                out.flush()
+                os.fsync(out.fileno())
+            expected = stored_sha256 or (plain_sha256 if encoding == "none" else None)
+            if digest.hexdigest() != expected:
+                raise StoreError("%s downloaded with sha256 %s, its sidecar records %s: the object is damaged or was replaced; "
+                                 "restore another backup" % (url, digest.hexdigest(), stored_sha256 or plain_sha256))
+            got = digest.hexdigest() if encoding == "none" else decode_file(stored, part, encoding, self.identities)
+            if encoding == "none":
+                os.rename(stored, part)
+            if got != plain_sha256:
+                raise StoreError("%s decoded (%s) to sha256 %s, its sidecar says %s: the backup is damaged; restore another backup"
+                                 % (url, encoding, got, plain_sha256))
             os.rename(part, local)
-            part = None
         except (OSError, IOError) as exc:
             raise StoreError("cannot write %s: %s; free space in %s or give another restore_work_dir" % (local, exc, dest_dir))
+        except Exception as exc:
+            if zstandard is not None and isinstance(exc, zstandard.ZstdError):
+                raise StoreError("%s does not decompress (%s): the backup is damaged; restore another backup" % (url, exc))
+            raise
         finally:
-            if fd is not None:
-                os.close(fd)
-            if part and os.path.exists(part):
-                os.unlink(part)
-        _write_0600(local + ".json", sidecar_bytes)
-        return {"path": local, "downloaded": True, "sha256": digest.hexdigest(), "size": sidecar.get("size")}
+            for leftover in (stored, part):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
 
     def _read(self, key, doing, missing):
         try:
@@ -286,10 +441,12 @@ class BackupStore:
             result.append({
                 "name": name,
                 "url": self.object_url(self.key(cluster_path, name, SNAPSHOT)),
-                "size": objects[name][SNAPSHOT],
+                "size": sidecar.get("size"),
                 "sha256": sidecar.get("sha256"),
                 "revision": sidecar.get("revision"),
                 "etcd_version": sidecar.get("etcd_version"),
+                "encoding": (sidecar.get("store") or {}).get("encoding", "none"),
+                "stored_size": objects[name][SNAPSHOT],
                 "taken_at": sidecar.get("finished_at") or name,
                 "cluster_name": sidecar.get("cluster_name"),
                 "hosted_cluster_namespace": sidecar.get("hosted_cluster_namespace"),

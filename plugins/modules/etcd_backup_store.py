@@ -19,14 +19,21 @@ description:
     snapshot from it for a restore, lists the backups of a cluster and applies retention in the bucket.
   - Below the prefix a backup keeps the layout of a local backup, C(<hosted_cluster_namespace>/<cluster_name>/<UTC time>/).
     A backup counts only when its sidecar C(etcd-snapshot.db.json) is stored; the sidecar is uploaded last, after
-    the snapshot's sha256 computed from the bytes sent equals the sidecar's. An upload cut short leaves no sidecar
-    (its multipart upload is aborted) and is never listed, restored or counted.
-  - Uploads and downloads are streamed in 16 MiB parts, so the controller's memory stays flat whatever the size;
-    a download is checked against the sidecar's sha256 while it is written and renamed into place only when equal.
+    the snapshot's sha256 computed while it was encoded equals the sidecar's and every object's bytes sent equal
+    the encoded file's. An upload cut short leaves no sidecar (its multipart upload is aborted) and is never
+    listed, restored or counted.
+  - Every file but the sidecar is stored compressed with zstd (O(compression)) and, given O(age_recipients),
+    encrypted to them with age; the object names stay the local ones. The stored sidecar adds the encoding,
+    the recipients (public keys) and each object's stored sha256 and size.
+  - Encoding, uploads and downloads are streamed file to file and in 16 MiB parts, so the controller's memory stays
+    flat whatever the size. A download checks the stored bytes' sha256, decrypts and decompresses, and renames
+    the snapshot into place only when its sha256 equals the sidecar's.
   - Runs on the controller. The client is C(minio) (minio-py) rather than boto3, whose botocore requires
     C(python-dateutil<3) while the kubernetes client these modules use requires C(python-dateutil>=3).
 requirements:
   - minio >= 7.2
+  - zstandard >= 0.22
+  - pyrage >= 1.2
 options:
   store:
     description: The store, C(s3://bucket) or C(s3://bucket/prefix).
@@ -83,6 +90,28 @@ options:
     type: str
   dest:
     description: With O(state=downloaded), the local directory (created 0700) that receives the snapshot and its sidecar (0600).
+    type: path
+  compression:
+    description:
+      - With O(state=uploaded), compress every uploaded file with zstd (level 3, streamed) or not. A download
+        decompresses whatever the stored sidecar records.
+    type: str
+    choices: [zstd, none]
+    default: zstd
+  age_recipients:
+    description:
+      - With O(state=uploaded), encrypt every uploaded file but the sidecar to these age X25519 recipients
+        (C(age1...) public keys, C(age-keygen -y)), streamed. The sidecar stays in clear (it holds no secret).
+    type: list
+    elements: str
+    default: []
+  age_identity:
+    description:
+      - With O(state=downloaded), the content of an age identity file (C(AGE-SECRET-KEY-...) lines) that decrypts an
+        encrypted backup. Defaults to E(HCP_ETCD_AGE_IDENTITY). Never logged.
+    type: str
+  age_identity_file:
+    description: With O(state=downloaded), a file holding the age identity, read on the controller. Defaults to E(HCP_ETCD_AGE_IDENTITY_FILE).
     type: path
   keep:
     description: With O(state=pruned), how many complete backups to keep (0 keeps all).
@@ -148,6 +177,21 @@ sha256:
   returned: when state is uploaded or downloaded
   type: str
   sample: a071b79ee0b3be4e53e8b0fe7dbdfa1fdb45665923d90bd12175be9ee75c1760
+encoding:
+  description: How the snapshot is stored (C(zstd), C(zstd+age), C(age) or C(none)).
+  returned: when state is uploaded or downloaded
+  type: str
+  sample: zstd+age
+stored_size:
+  description: Size in bytes of the stored (encoded) snapshot object; RV(size) is the snapshot's own.
+  returned: when state is uploaded or downloaded
+  type: int
+  sample: 402113
+size:
+  description: Size in bytes of the snapshot.
+  returned: when state is uploaded or downloaded
+  type: int
+  sample: 1347616
 path:
   description: With O(state=downloaded), the local snapshot file (its sidecar beside it).
   returned: when state is downloaded
@@ -220,19 +264,32 @@ def main():
             path=dict(type="str"),
             snapshot=dict(type="str"),
             dest=dict(type="path"),
+            compression=dict(type="str", default="zstd", choices=["zstd", "none"]),
+            age_recipients=dict(type="list", elements="str", default=[]),
+            age_identity=dict(type="str", no_log=True, fallback=(env_fallback, ["HCP_ETCD_AGE_IDENTITY"])),
+            age_identity_file=dict(type="path", fallback=(env_fallback, ["HCP_ETCD_AGE_IDENTITY_FILE"])),
             keep=dict(type="int", default=7),
             current=dict(type="str"),
         ),
         required_if=[("state", state, list(params)) for state, params in REQUIRED.items()],
         supports_check_mode=True,
     )
-    if not backup_store.HAS_MINIO:
-        module.fail_json(msg=missing_required_lib("minio"), exception=traceback.format_exc())
     p = module.params
+    for lib, present in (("minio", backup_store.HAS_MINIO), ("zstandard", backup_store.HAS_ZSTD), ("pyrage", backup_store.HAS_AGE)):
+        if not present:
+            module.fail_json(msg=missing_required_lib(lib), exception=traceback.format_exc())
     try:
+        identity = p["age_identity"] or ""
+        if p["age_identity_file"]:
+            try:
+                with open(p["age_identity_file"]) as handle:
+                    identity = handle.read()
+            except (IOError, OSError) as exc:
+                raise backup_store.StoreError("cannot read the age identity file %s: %s" % (p["age_identity_file"], exc))
         store = backup_store.BackupStore(p["store"], endpoint_url=p["endpoint_url"], region=p["region"], access_key=p["access_key"],
                                          secret_key=p["secret_key"], session_token=p["session_token"], ca_bundle=p["ca_bundle"],
-                                         validate_certs=p["validate_certs"])
+                                         validate_certs=p["validate_certs"], compression=p["compression"],
+                                         age_recipients=p["age_recipients"], age_identity=identity)
         result = work(module, store)
     except backup_store.StoreError as exc:
         module.fail_json(msg=str(exc), store=p["store"])

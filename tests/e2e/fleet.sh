@@ -107,15 +107,18 @@ for c, policy in want:
 print("inventory: %d hosts, host vars and groups as expected" % len(hostvars))
 PY
 
-# 3. ONE playbook run over the whole inventory, each backup also copied to the S3 store
+# 3. ONE playbook run over the whole inventory, each backup also copied to the S3 store, compressed and
+# encrypted to an age recipient made here (its identity file 0600 in the work directory)
 log "the S3 store: tests/cluster/s3.sh up"
 . "$(tests/cluster/s3.sh up 2>"$work/s3-up.log" || { cat "$work/s3-up.log"; fail "s3.sh up"; })"
 store=s3://$HCP_ETCD_S3_BUCKET/fleet-$(date +%s)-$$
+recipient=$(umask 077; python3 -c 'import sys; from pyrage import x25519; i = x25519.Identity.generate(); open(sys.argv[1], "w").write("%s\n" % i); print(i.to_public())' "$work/age.key")
 backups=$work/backups
-log "ansible-playbook playbooks/backup.yml -i $inv -e hcp_targets=all -e backup_store=$store --forks 2"
+log "ansible-playbook playbooks/backup.yml -i $inv -e hcp_targets=all -e backup_store=$store -e backup_store_age_recipients=[$recipient] --forks 2"
 t0=$SECONDS
 set +e
-ansible-playbook playbooks/backup.yml -i "$inv" -e hcp_targets=all -e "backup_dir=$backups" -e "backup_store=$store" --forks 2 >"$work/backup.log" 2>&1
+ansible-playbook playbooks/backup.yml -i "$inv" -e hcp_targets=all -e "backup_dir=$backups" -e "backup_store=$store" \
+  -e "{\"backup_store_age_recipients\": [\"$recipient\"]}" --forks 2 >"$work/backup.log" 2>&1
 rc=$?
 set -e
 cp "$work/backup.log" "$out/fleet-backup.log"
@@ -157,16 +160,34 @@ b=$(find "$backups/$ns/${clusters[1]}" -name etcd-snapshot.db.json -exec python3
 [ "$a" != "$b" ] || fail "both clusters produced the same snapshot"
 log "fleet wall time so far: $((SECONDS - start)) s"
 
-# 5. the store: what the bucket holds is the backups, byte for byte
+# 5. the store: one complete backup per cluster, encrypted: no piece of a seeded value in any stored object
+# (while the plain local snapshot holds it: the check can fail), and the stored sidecar records the encoding
 s3() { python3 "$repo/tests/tools/s3_objects.py" "$@"; }
-for c in "${clusters[@]}"; do
+for i in 0 1; do
+  c=${clusters[$i]}
   snap=$(find "$backups/$ns/$c" -name etcd-snapshot.db)
   name=$(basename "$(dirname "$snap")")
   s3 expect-backups "$store/$ns/$c" "$name" || fail "$c: the store does not hold exactly backup $name"
-  got=$(s3 sha256 "$store/$ns/$c/$name/etcd-snapshot.db")
-  want=$(sha256sum "$snap" | cut -d' ' -f1)
-  [ "$got" = "$want" ] || fail "$c: the stored snapshot's sha256 $got differs from the local file's $want"
-  log "store: $c's snapshot in $store/$ns/$c/$name has the local file's sha256 ${want:0:16}"
+  marker=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(("%s/2/0" % sys.argv[1]).encode()).hexdigest()[:48])' "${sets[$i]}")
+  grep -a -q -F "$marker" "$snap" || fail "$c: the local snapshot lacks the seeded value $marker (the check below could not fail)"
+  for f in etcd-snapshot.db hostedcluster.yaml nodepools.yaml; do
+    s3 get "$store/$ns/$c/$name/$f" "$work/stored-$f"
+    head -c 21 "$work/stored-$f" | grep -q '^age-encryption.org/v1' || fail "$c: $f is not stored age-encrypted"
+    ! grep -a -q -F "$marker" "$work/stored-$f" || fail "$c: the stored $f holds the seeded value in clear"
+  done
+  s3 get "$store/$ns/$c/$name/etcd-snapshot.db.json" "$work/stored-sidecar.json"
+  python3 - "$work/stored-sidecar.json" "$snap" "$recipient" "$work/stored-etcd-snapshot.db" <<'PY' || fail "$c: stored sidecar"
+import hashlib, json, os, sys
+side, snap, recipient, stored = sys.argv[1:]
+s = json.load(open(side))
+plain = hashlib.sha256(open(snap, "rb").read()).hexdigest()
+assert s["sha256"] == plain, (s["sha256"], plain)
+assert s["store"]["encoding"] == "zstd+age" and s["store"]["recipients"] == [recipient], s["store"]
+body = open(stored, "rb").read()
+assert s["store"]["files"]["etcd-snapshot.db"] == {"sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}, s["store"]
+print("stored sidecar: plain sha256 %s, %s, %d bytes stored for %d" % (plain[:16], s["store"]["encoding"], len(body), os.path.getsize(snap)))
+PY
+  log "store: $c's backup $name is in $store, encrypted (no seeded value in clear), sidecar binds it to the local file"
 done
 
 # 6. refusals before anything is written: wrong credentials, a missing bucket
@@ -186,7 +207,7 @@ refused "missing bucket" "bucket no-such-bucket-$$ does not exist" "${backup_b[@
 
 # 7. a connection cut mid-upload: the backup fails and the store lists no new backup
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$repo/tests/tools/s3_objects.py" cut-proxy "$port" "${AWS_ENDPOINT_URL##*//}" 200000 >"$work/proxy.log" 2>&1 &
+python3 "$repo/tests/tools/s3_objects.py" cut-proxy "$port" "${AWS_ENDPOINT_URL##*//}" 20000 >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 sleep 0.5
 set +e
@@ -212,8 +233,16 @@ url=$store/$ns/${clusters[0]}/$a_name/etcd-snapshot.db
 rm -rf "$backups/$ns/${clusters[0]}"
 tests/tools/etcd-data delete --namespace "$ns-${clusters[0]}" --set "${sets[0]}" --every 4 >"$work/damage.log" 2>&1 || { cat "$work/damage.log"; fail "damage"; }
 log "restore ${clusters[0]} from $url"
+set +e
 ansible-playbook playbooks/restore.yml -e cluster_name="${clusters[0]}" -e hosted_cluster_namespace="$ns" -e "snapshot=$url" \
-  -e confirm=true -e "restore_work_dir=$work/restore" >"$work/restore.log" 2>&1 || { tail -n 40 "$work/restore.log"; fail "restore from the store"; }
+  -e confirm=true -e "restore_work_dir=$work/restore" >"$work/restore.log" 2>&1
+rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "is encrypted to age recipient" "$work/restore.log" || { tail -n 30 "$work/restore.log"; fail "a restore of an encrypted backup without the identity was not refused"; }
+log "refused: the restore of an encrypted backup without its identity"
+ansible-playbook playbooks/restore.yml -e cluster_name="${clusters[0]}" -e hosted_cluster_namespace="$ns" -e "snapshot=$url" \
+  -e confirm=true -e "restore_work_dir=$work/restore" -e "backup_store_age_identity_file=$work/age.key" >"$work/restore.log" 2>&1 \
+  || { tail -n 40 "$work/restore.log"; fail "restore from the store"; }
 cp "$work/restore.log" "$out/fleet-restore-from-store.log"
 members=3; [ "${policies[0]}" = HighlyAvailable ] || members=1
 tests/tools/etcd-data verify --namespace "$ns-${clusters[0]}" --expect "${sets[0]}" --keys 50 --members "$members" | tee "$work/verify.log" \

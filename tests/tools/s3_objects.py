@@ -4,6 +4,7 @@
         exit 0 when the complete backups there (a <time>/ holding etcd-snapshot.db and its .json sidecar) are
         exactly NAME...; prints every object under the prefix
   s3_objects.py sha256 s3://bucket/key                 the object's sha256 (streamed)
+  s3_objects.py get s3://bucket/key FILE              the object's bytes as stored, into FILE
   s3_objects.py cut-proxy PORT HOST:PORT LIMIT         a TCP proxy to HOST:PORT that cuts every connection once
         the client has sent LIMIT bytes on it (a network drop mid-upload); prints one line per cut
 Connection: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_CA_BUNDLE (tests/cluster/s3.sh env).
@@ -59,6 +60,12 @@ def sha256(url):
     return 0
 
 
+def get(url, path):
+    bucket, key = split(url)
+    client().fget_object(bucket, key, path)
+    return 0
+
+
 def cut_proxy(port, upstream, limit):
     host, uport = upstream.rsplit(":", 1)
     listener = socket.socket()
@@ -100,6 +107,8 @@ def main(argv):
         return expect_backups(argv[1], argv[2:])
     if len(argv) == 2 and argv[0] == "sha256":
         return sha256(argv[1])
+    if len(argv) == 3 and argv[0] == "get":
+        return get(argv[1], argv[2])
     if len(argv) == 4 and argv[0] == "cut-proxy":
         return cut_proxy(argv[1], argv[2], int(argv[3]))
     sys.stderr.write(__doc__)

@@ -14,7 +14,9 @@ import os
 import stat
 
 import pytest
+import zstandard
 from minio.error import S3Error
+from pyrage import x25519
 
 from ansible_collections.hcp.etcd.plugins.module_utils import backup_store
 
@@ -107,7 +109,13 @@ def test_upload_puts_the_sidecar_last_and_keeps_the_key_out(tmp_path):
     assert "hcp/clusters/demo/20261130T030000Z/encryption-key.yaml" not in result["keys"]
     assert result["sha256"] == hashlib.sha256((d / "etcd-snapshot.db").read_bytes()).hexdigest()
     assert result["url"] == "s3://b/hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db"
-    assert s.client.objects[("b", "hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db")] == (d / "etcd-snapshot.db").read_bytes()
+    stored = s.client.objects[("b", "hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db")]
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == (d / "etcd-snapshot.db").read_bytes()
+    assert result["encoding"] == "zstd" and result["stored_size"] == len(stored) < result["size"]
+    side = json.loads(s.client.objects[("b", "hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db.json")])
+    assert side["store"]["files"]["etcd-snapshot.db"] == {"sha256": hashlib.sha256(stored).hexdigest(), "size": len(stored)}
+    assert side["sha256"] == result["sha256"]
+    assert not os.path.exists(str(tmp_path / ".20261130T030000Z.upload"))  # the scratch directory is gone
 
 
 def test_a_cut_upload_leaves_nothing_listed(tmp_path):
@@ -124,7 +132,7 @@ def test_a_snapshot_that_differs_from_its_sidecar_is_not_stored(tmp_path):
     client = FakeMinio()
     s = store(client)
     d = local_backup(tmp_path, sidecar_sha="0" * 64)
-    with pytest.raises(backup_store.StoreError, match="sidecar says 0000"):
+    with pytest.raises(backup_store.StoreError, match="its sidecar says 0000.*nothing was left in the store"):
         s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
     assert client.objects == {}
 
@@ -147,6 +155,53 @@ def test_download_checks_the_sha256_and_writes_0600(tmp_path):
     with pytest.raises(backup_store.StoreError, match="damaged or was replaced"):
         s.download_snapshot(url, str(tmp_path / "dl"))
     assert sorted(os.listdir(str(tmp_path / "dl"))) == ["etcd-snapshot.db.json"]
+
+
+SECRET_VALUE = b"s3cr3t-value-of-a-seeded-Secret-" * 8
+
+
+def test_encrypted_backup_holds_no_plaintext_and_needs_the_identity(tmp_path):
+    identity = x25519.Identity.generate()
+    other = x25519.Identity.generate()
+    client = FakeMinio()
+    s = backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client,
+                                 age_recipients=[str(identity.to_public())])
+    data = b"header" + SECRET_VALUE + os.urandom(4096) + SECRET_VALUE
+    d = local_backup(tmp_path / "src", data=data)
+    (d / "encryption-key.yaml").write_bytes(b"data: {key: " + SECRET_VALUE + b"}\n")
+    result = s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    assert result["encoding"] == "zstd+age"
+    for (_b, key), body in client.objects.items():
+        if not key.endswith(".json"):
+            assert SECRET_VALUE[:16] not in body, key  # no piece of the secret value in any stored object
+            assert body.startswith(b"age-encryption.org/v1"), key
+    side = json.loads(client.objects[("b", "hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db.json")])
+    assert side["store"]["recipients"] == [str(identity.to_public())]
+    url = result["url"]
+
+    def reader(secret):
+        return backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client, age_identity=secret)
+
+    with pytest.raises(backup_store.StoreError, match="is encrypted to age recipient.*backup_store_age_identity_file"):
+        reader("").download_snapshot(url, str(tmp_path / "dl"))
+    with pytest.raises(backup_store.StoreError, match="does not decrypt this backup"):
+        reader("# other\n%s\n" % other).download_snapshot(url, str(tmp_path / "dl"))
+    assert not os.path.exists(str(tmp_path / "dl" / "etcd-snapshot.db"))
+    got = reader("# created: now\n%s\n" % identity).download_snapshot(url, str(tmp_path / "dl"))
+    assert open(got["path"], "rb").read() == data and got["downloaded"]
+    local_side = json.loads(open(got["path"] + ".json").read())
+    assert "store" not in local_side and local_side["sha256"] == hashlib.sha256(data).hexdigest()
+    assert sorted(os.listdir(str(tmp_path / "dl"))) == ["etcd-snapshot.db", "etcd-snapshot.db.json"]
+
+
+def test_uncompressed_and_bad_recipients(tmp_path):
+    client = FakeMinio()
+    s = backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client, compression="none")
+    d = local_backup(tmp_path)
+    assert s.upload_backup(str(d), "clusters/demo/x")["encoding"] == "none"
+    assert client.objects[("b", "hcp/clusters/demo/x/etcd-snapshot.db")] == (d / "etcd-snapshot.db").read_bytes()
+    with pytest.raises(backup_store.StoreError, match="not an age X25519 recipient"):
+        backup_store.BackupStore("s3://b", endpoint_url="https://h:1", client=client, age_recipients=["ssh-ed25519 AAAA"])
 
 
 def test_download_refuses_an_incomplete_backup_and_another_bucket(tmp_path):
