@@ -43,6 +43,9 @@ def main():
         rand = os.path.join(work, "random.db")
         with open(rand, "wb") as handle:
             handle.write(os.urandom(size))
+        print("# The backup store's encoding (bench/compression.py, median of %d, one run, this machine)\n" % reps)
+        print("%s: %d bytes, an etcd snapshot of real Kubernetes objects; random bytes of the same size beside it.\n"
+              % (os.path.basename(snapshot), size))
         print("| data | encoding | size | stored | ratio | encode MiB/s | decode MiB/s |")
         print("|---|---|---|---|---|---|---|")
         for compression, recipients in (("zstd", []), ("zstd", [identity.to_public()]), ("none", [identity.to_public()])):
