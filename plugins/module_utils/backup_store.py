@@ -64,6 +64,7 @@ except ImportError:  # reported by the module with missing_required_lib
 
 SIDECAR = "etcd-snapshot.db.json"
 SNAPSHOT = "etcd-snapshot.db"
+DRILL = "drill.json"
 BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 # Multipart part size: memory on the controller is at most a few parts, whatever the snapshot's size.
 PART_SIZE = 16 * 1024 * 1024
@@ -417,6 +418,16 @@ class BackupStore:
             response.close()
             response.release_conn()
 
+    def record_drill(self, url, record):
+        """Store a restore drill's verdict beside the backup's snapshot (``drill.json``)."""
+        bucket, key = parse_url(url)
+        if bucket != self.bucket or not key.endswith("/" + SNAPSHOT):
+            raise StoreError("%s is not a backup's %s in %s" % (url, SNAPSHOT, self.url))
+        body = json.dumps(record, indent=2, sort_keys=True).encode("utf-8")
+        drill_key = key[:-len(SNAPSHOT)] + DRILL
+        self._call("recording the drill", self.client.put_object, self.bucket, drill_key, _Bytes(body), len(body))
+        return {"url": self.object_url(drill_key)}
+
     def backups(self, cluster_path):
         """The backups under ``<prefix>/<cluster_path>/``: complete (sidecar present, newest first) and incomplete names."""
         base = self.key(cluster_path) + "/"
@@ -447,11 +458,17 @@ class BackupStore:
                 "etcd_version": sidecar.get("etcd_version"),
                 "encoding": (sidecar.get("store") or {}).get("encoding", "none"),
                 "stored_size": objects[name][SNAPSHOT],
+                "drill": self._drill_verdict(cluster_path, name) if DRILL in objects[name] else "never drilled",
                 "taken_at": sidecar.get("finished_at") or name,
                 "cluster_name": sidecar.get("cluster_name"),
                 "hosted_cluster_namespace": sidecar.get("hosted_cluster_namespace"),
             })
         return result, incomplete
+
+    def _drill_verdict(self, cluster_path, name):
+        key = self.key(cluster_path, name, DRILL)
+        record = json.loads(self._read(key, "reading %s" % key, missing="%s vanished while listed" % key).decode("utf-8"))
+        return "%s at %s" % (record.get("verdict", "?"), record.get("drilled_at", "?"))
 
     def prune(self, cluster_path, keep, current=None):
         """Remove the complete backups older than the newest ``keep``; never ``current``, never an incomplete one."""

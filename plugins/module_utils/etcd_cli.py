@@ -51,6 +51,8 @@ SIDECAR_KEYS = (
     "revision",
     "total_keys",
     "hash",
+    "kv_count",
+    "kv_hash",
     "etcd_version",
     "needs_skip_hash_check",
     "started_at",
@@ -253,6 +255,33 @@ def snapshot_restore_argv(
     if bump_revision:
         argv.extend(["--bump-revision=%d" % int(bump_revision), "--mark-compacted"])
     return argv
+
+
+def keys_at_args(revision):
+    """``etcdctl`` arguments whose JSON ``count`` is the number of keys at ``revision`` (whatever the limit, 3.4+)."""
+    return ["get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "--rev=%d" % int(revision), "-w", "json"]
+
+
+def hashkv_args(revision):
+    """``etcdctl`` arguments of the member's hash of its key-value store at ``revision`` (JSON)."""
+    return ["endpoint", "hashkv", "--rev=%d" % int(revision), "-w", "json"]
+
+
+def parse_json_output(out, what):
+    """The first JSON value in an etcdctl output (etcdctl may print warnings before it)."""
+    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+    start = min([i for i in (text.find("["), text.find("{")) if i >= 0] or [-1])
+    if start < 0:
+        raise EtcdCliError("no JSON in the output of %s: %s" % (what, text.strip()[:300]))
+    return json.JSONDecoder().raw_decode(text[start:])[0]
+
+
+def parse_keys_count(out):
+    return int(parse_json_output(out, "etcdctl get --keys-only").get("count", 0))
+
+
+def parse_hashkv(out):
+    return int(parse_json_output(out, "etcdctl endpoint hashkv")[0]["HashKV"]["hash"])
 
 
 def tool_version_argv(tool):
@@ -507,7 +536,7 @@ def validate_sidecar(data):
         errors.append("needs_skip_hash_check is not a boolean")
     if method == "copy_db" and skip is False:
         errors.append("a copy_db snapshot always needs skip_hash_check")
-    for key in ("revision", "total_keys", "hash"):
+    for key in ("revision", "total_keys", "hash", "kv_count", "kv_hash"):
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             errors.append("%s is not an integer" % key)

@@ -44,10 +44,11 @@ options:
       - C(checked) refuses a missing bucket, refused credentials or a store that does not allow writes (a probe object
         is written and removed); C(uploaded) uploads O(src) to O(path); C(downloaded) downloads O(snapshot) and its
         sidecar into O(dest); C(listed) returns the complete backups under O(path); C(pruned) removes the complete
-        backups under O(path) older than the newest O(keep) (never O(current), never an incomplete one).
+        backups under O(path) older than the newest O(keep) (never O(current), never an incomplete one); C(recorded)
+        stores O(record) as C(drill.json) beside the snapshot O(snapshot) (a restore drill's verdict, which C(listed) shows).
     type: str
     required: true
-    choices: [checked, uploaded, downloaded, listed, pruned]
+    choices: [checked, uploaded, downloaded, listed, pruned, recorded]
   endpoint_url:
     description: The store's endpoint, C(https://host:port). Defaults to E(AWS_ENDPOINT_URL), then AWS S3.
     type: str
@@ -86,8 +87,12 @@ options:
         O(state=listed) or O(state=pruned), the cluster's path (C(<namespace>/<cluster>)).
     type: str
   snapshot:
-    description: With O(state=downloaded), the URL of a backup's snapshot, C(s3://bucket/prefix/.../etcd-snapshot.db).
+    description:
+      - With O(state=downloaded) or O(state=recorded), the URL of a backup's snapshot, C(s3://bucket/prefix/.../etcd-snapshot.db).
     type: str
+  record:
+    description: With O(state=recorded), the drill's verdict to store beside the snapshot.
+    type: dict
   dest:
     description: With O(state=downloaded), the local directory (created 0700) that receives the snapshot and its sidecar (0600).
     type: path
@@ -224,7 +229,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible_collections.hcp.etcd.plugins.module_utils import backup_store
 
-REQUIRED = {"uploaded": ("src", "path"), "downloaded": ("snapshot", "dest"), "listed": ("path",), "pruned": ("path",)}
+REQUIRED = {"uploaded": ("src", "path"), "downloaded": ("snapshot", "dest"), "listed": ("path",), "pruned": ("path",),
+            "recorded": ("snapshot", "record")}
 
 
 def work(module, store):
@@ -240,6 +246,8 @@ def work(module, store):
         return dict(changed=True)
     if state == "uploaded":
         return dict(changed=True, **store.upload_backup(p["src"], p["path"], exclude=p["exclude"]))
+    if state == "recorded":
+        return dict(changed=True, **store.record_drill(p["snapshot"], p["record"]))
     if state == "downloaded":
         done = store.download_snapshot(p["snapshot"], p["dest"])
         return dict(changed=done.pop("downloaded"), **done)
@@ -251,7 +259,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             store=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=["checked", "uploaded", "downloaded", "listed", "pruned"]),
+            state=dict(type="str", required=True, choices=["checked", "uploaded", "downloaded", "listed", "pruned", "recorded"]),
             endpoint_url=dict(type="str", fallback=(env_fallback, ["AWS_ENDPOINT_URL"])),
             region=dict(type="str", fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
             access_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AWS_ACCESS_KEY_ID"])),
@@ -263,6 +271,7 @@ def main():
             exclude=dict(type="list", elements="str", default=[]),
             path=dict(type="str"),
             snapshot=dict(type="str"),
+            record=dict(type="dict"),
             dest=dict(type="path"),
             compression=dict(type="str", default="zstd", choices=["zstd", "none"]),
             age_recipients=dict(type="list", elements="str", default=[]),

@@ -227,6 +227,18 @@ hash:
   returned: always
   type: int
   sample: 3141592653
+kv_count:
+  description:
+    - With O(method=save), the number of keys the member served at the snapshot's revision (what a restore drill of
+      the snapshot must find); null when it could not be read (compacted since the save) or for C(copy_db).
+  returned: always
+  type: int
+  sample: 209
+kv_hash:
+  description: With O(method=save), the member's C(endpoint hashkv) at the snapshot's revision; null as for RV(kv_count).
+  returned: always
+  type: int
+  sample: 1176742966
 etcd_version:
   description: Version of etcdctl (or etcdutl) in the container.
   returned: always
@@ -308,6 +320,23 @@ def snapshot_status(transport, tools, path, timeout=None):
     return etcd_cli.parse_snapshot_status(out, err)
 
 
+def kv_at(mod, transport, tls, status):
+    """The member's key count and hashkv at the snapshot's revision, what a restore drill compares ({} if unreadable)."""
+    revision = (status or {}).get("revision")
+    if not revision:
+        return {}
+    try:
+        count = etcd_cli.parse_keys_count(transport.exec_ok(["etcdctl"] + tls + etcd_cli.keys_at_args(revision),
+                                                            what="etcdctl get --rev=%d" % revision, timeout=120))
+        kv_hash = etcd_cli.parse_hashkv(transport.exec_ok(["etcdctl"] + tls + etcd_cli.hashkv_args(revision),
+                                                          what="etcdctl endpoint hashkv --rev=%d" % revision, timeout=120))
+    except (PodTransportError, etcd_cli.EtcdCliError) as exc:
+        mod.warn("the key count and hash at revision %d could not be read from %s (compacted since the save?): %s; "
+                 "a restore drill of this backup will not compare them" % (revision, transport.where(), exc))
+        return {}
+    return {"kv_count": count, "kv_hash": kv_hash}
+
+
 def check_save_space(transport, db_path, tmp_dir):
     """Refuse, with the numbers and the fix, a save that would fill the member's volume."""
     out = transport.exec_ok(["stat", "-c", "%s", db_path], what="stat %s" % db_path)
@@ -376,6 +405,8 @@ def run_snapshot(mod):
         revision=None,
         total_keys=None,
         hash=None,
+        kv_count=None,
+        kv_hash=None,
         etcd_version=None,
         needs_skip_hash_check=(method == "copy_db"),
         started_at=utc_iso(),
@@ -417,6 +448,7 @@ def run_snapshot(mod):
                     % (transport.where(), rc, err.decode("utf-8", "replace").strip())
                 )
             status = snapshot_status(transport, tools, remote, timeout=timeout)
+            facts.update(kv_at(mod, transport, etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"]), status))
             corrupt_for_test(transport, remote)
             sha, size = transport.download(remote, dest, timeout=timeout)
         finally:

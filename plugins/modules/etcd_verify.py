@@ -115,19 +115,10 @@ verdict_lines:
   sample: ["etcd-0: 412 keys at rev 1000000412, hashkv 3641842051: OK", "VERDICT: OK (3 members consistent)"]
 """
 
-import json
 import time
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import ETCD_TLS_ARG_SPEC, EtcdModule, EtcdModuleError
-
-
-def _json(out, what):
-    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
-    start = min([i for i in (text.find("["), text.find("{")) if i >= 0] or [-1])
-    if start < 0:
-        raise EtcdModuleError("no JSON in the output of %s: %s" % (what, text.strip()[:300]))
-    return json.JSONDecoder().raw_decode(text[start:])[0]
 
 
 class Member(object):
@@ -140,12 +131,15 @@ class Member(object):
         self.tls = None
         self.module = module
 
-    def etcdctl(self, *args):
+    def run(self, *args):
+        """etcdctl ARGS against this member; its raw output."""
         if self.tls is None:
             files = self.module.etcd_tls(self.transport)
             self.tls = etcd_cli.tls_args(self.module.params["endpoint"], files["cacert"], files["cert"], files["key"])
-        argv = ["etcdctl"] + self.tls + list(args) + ["-w", "json"]
-        return _json(self.transport.exec_ok(argv, what="etcdctl %s" % " ".join(args[:2])), "etcdctl %s" % args[0])
+        return self.transport.exec_ok(["etcdctl"] + self.tls + list(args), what="etcdctl %s" % " ".join(args[:2]))
+
+    def etcdctl(self, *args):
+        return etcd_cli.parse_json_output(self.run(*(list(args) + ["-w", "json"])), "etcdctl %s" % args[0])
 
     def status(self):
         status = self.etcdctl("endpoint", "status")[0]["Status"]
@@ -161,11 +155,10 @@ class Member(object):
 
     def keys_at(self, revision):
         # the response's count is the number of matching keys whatever the limit (etcd 3.4 and later)
-        data = self.etcdctl("get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "--rev=%d" % revision)
-        return int(data.get("count", 0))
+        return etcd_cli.parse_keys_count(self.run(*etcd_cli.keys_at_args(revision)))
 
     def hash_at(self, revision):
-        return int(self.etcdctl("endpoint", "hashkv", "--rev=%d" % revision)[0]["HashKV"]["hash"])
+        return etcd_cli.parse_hashkv(self.run(*etcd_cli.hashkv_args(revision)))
 
     def started_members(self):
         return [m for m in self.etcdctl("member", "list").get("members", []) if m.get("name")]

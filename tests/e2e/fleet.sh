@@ -163,6 +163,7 @@ log "fleet wall time so far: $((SECONDS - start)) s"
 # 5. the store: one complete backup per cluster, encrypted: no piece of a seeded value in any stored object
 # (while the plain local snapshot holds it: the check can fail), and the stored sidecar records the encoding
 s3() { python3 "$repo/tests/tools/s3_objects.py" "$@"; }
+kubectl_ns_pods() { "$KUBECTL" -n "$1" get pods -l "$2" -o name; }
 for i in 0 1; do
   c=${clusters[$i]}
   snap=$(find "$backups/$ns/$c" -name etcd-snapshot.db)
@@ -227,7 +228,26 @@ newest=$(basename "$(dirname "$(find "$backups/$ns/${clusters[1]}" -name etcd-sn
 s3 expect-backups "$store/$ns/${clusters[1]}" "$newest" || fail "retention: the store holds more than the newest backup $newest"
 log "retention: the store holds only ${clusters[1]}'s newest backup $newest"
 
-# 9. restore fleet-a from its s3:// URL, the local copy gone, verified on every member
+# 9. a restore drill of fleet-b's newest backup in the store: restored in a scratch pod, revision, key count and
+# hashkv equal to what the member served at the backup, the verdict stored beside it and listed
+ansible-playbook playbooks/drill.yml -e cluster_name="${clusters[1]}" -e hosted_cluster_namespace="$ns" -e "backup_store=$store" \
+  -e "drill_work_dir=$work/drill" >"$work/drill.log" 2>&1 || { tail -n 40 "$work/drill.log"; fail "drill"; }
+cp "$work/drill.log" "$out/fleet-drill.log"
+line=$(grep -o 'drill of /[^"]*' "$work/drill.log" | tail -1)
+case $line in
+  *"revision "*" = sidecar, keys "*" = sidecar, hashkv "*" = sidecar"*": OK") log "drill: $line" ;;
+  *) fail "the drill did not compare revision, keys and hashkv with the sidecar: $line" ;;
+esac
+s3 get "$store/$ns/${clusters[1]}/$newest/drill.json" "$work/drill.json"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["verdict"] == "OK" and len(d["compared"]) == 3, d' "$work/drill.json" \
+  || fail "the drill's verdict is not stored beside the backup"
+ansible-playbook playbooks/list.yml -e cluster_name="${clusters[1]}" -e hosted_cluster_namespace="$ns" -e "backup_store=$store" >"$work/list.log" 2>&1 \
+  || { tail -n 20 "$work/list.log"; fail "list"; }
+grep -q "$newest: revision .*stored zstd in .*drill OK at " "$work/list.log" || { grep msg "$work/list.log"; fail "the listing does not show the drill's verdict"; }
+[ -z "$(kubectl_ns_pods "$ns-${clusters[1]}" hcp.etcd/role=drill)" ] || fail "the drill's scratch pod was left behind"
+log "drill: verdict stored in the bucket, listed by playbooks/list.yml, scratch pod removed"
+
+# 10. restore fleet-a from its s3:// URL, the local copy gone, verified on every member
 a_name=$(basename "$(dirname "$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db)")")
 url=$store/$ns/${clusters[0]}/$a_name/etcd-snapshot.db
 rm -rf "$backups/$ns/${clusters[0]}"

@@ -250,3 +250,19 @@ def test_bad_urls_are_refused(url):
 def test_no_credentials_is_refused_before_any_request():
     with pytest.raises(backup_store.StoreError, match="set AWS_ACCESS_KEY_ID"):
         backup_store.BackupStore("s3://b", endpoint_url="https://127.0.0.1:9000")
+
+
+def test_a_drill_verdict_is_recorded_beside_the_backup_and_listed(tmp_path):
+    client = FakeMinio()
+    s = store(client)
+    url = s.upload_backup(str(local_backup(tmp_path)), "clusters/demo/20261130T030000Z")["url"]
+    assert s.list_backups("clusters/demo")[0][0]["drill"] == "never drilled"
+    s.record_drill(url, {"verdict": "OK", "drilled_at": "2026-11-30T04:00:00Z"})
+    assert json.loads(client.objects[("b", "hcp/clusters/demo/20261130T030000Z/drill.json")])["verdict"] == "OK"
+    assert s.list_backups("clusters/demo")[0][0]["drill"] == "OK at 2026-11-30T04:00:00Z"
+    with pytest.raises(backup_store.StoreError, match="is not a backup's etcd-snapshot.db"):
+        s.record_drill("s3://b/hcp/clusters/demo/x/other.db", {})
+    # pruning removes the drill's verdict with its backup
+    s.upload_backup(str(local_backup(tmp_path / "2", name="20261201T030000Z")), "clusters/demo/20261201T030000Z")
+    s.prune("clusters/demo", keep=1)
+    assert not [k for (_b, k) in client.objects if "20261130T030000Z" in k]

@@ -41,6 +41,8 @@ def test_save_writes_file_sidecar_and_cleans_up(pod, tmp_path):
     data = snapshot_bytes()
     assert result["sha256"] == hashlib.sha256(data).hexdigest() and result["size"] == len(data)
     assert result["revision"] == 4321 and result["total_keys"] == 77 and result["hash"] == 1234
+    # the member's key count and hashkv at the snapshot's revision, which a restore drill compares
+    assert result["kv_count"] == 76 and result["kv_hash"] == 98765
     assert result["needs_skip_hash_check"] is False and result["etcd_version"] == "3.5.16"
     dest = result["dest"]
     assert open(dest, "rb").read() == data
