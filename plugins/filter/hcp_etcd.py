@@ -128,6 +128,21 @@ def pods_selected_by(pods, selectors):
     return selected
 
 
+def store_options(url, endpoint_url="", region="", ca_bundle="", validate_certs=True, bucket_only=False, compression="",
+                  age_recipients=None, age_identity_file=""):
+    """The options of hcp.etcd.etcd_backup_store for the store ``url`` (with ``bucket_only``, the s3:// URL of an
+    object, of which the bucket is the store). Empty values are left out, so that the module's environment
+    defaults (AWS_ENDPOINT_URL, AWS_REGION, AWS_CA_BUNDLE, HCP_ETCD_AGE_IDENTITY_FILE) apply."""
+    url = url or ""
+    if bucket_only and url.startswith("s3://"):
+        url = "s3://" + url[len("s3://"):].split("/")[0]
+    options = dict(store=url, endpoint_url=endpoint_url, region=region, ca_bundle=ca_bundle, compression=compression,
+                   age_recipients=age_recipients, age_identity_file=age_identity_file)
+    options = dict((k, v) for k, v in options.items() if v not in ("", None, []))
+    options["validate_certs"] = validate_certs in (True, "true", "True", "yes", 1)
+    return options
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -136,4 +151,5 @@ class FilterModule(object):
             "etcd_topology": etcd_topology,
             "quantity_bytes": quantity_bytes,
             "access_label": access_label,
+            "store_options": store_options,
         }

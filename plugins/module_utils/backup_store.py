@@ -34,6 +34,8 @@ import re
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
 
+from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
+
 try:
     import zstandard
     HAS_ZSTD = True
@@ -359,10 +361,10 @@ class BackupStore:
         local = os.path.join(dest_dir, SNAPSHOT)
         result = {"path": local, "downloaded": False, "sha256": sidecar.get("sha256"), "size": sidecar.get("size"),
                   "encoding": encoding, "stored_size": stored_meta.get("size")}
-        if not (os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and _file_sha256(local) == sidecar.get("sha256")):
+        if not (os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and etcd_cli.file_sha256(local)[0] == sidecar.get("sha256")):
             self._fetch(url, key, local, encoding, stored_meta.get("sha256"), sidecar.get("sha256"), dest_dir)
             result["downloaded"] = True
-        _write_0600(local + ".json", json.dumps(sidecar, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+        snapshot_file.write_json_0600(local + ".json", sidecar)
         return result
 
     def _fetch(self, url, key, local, encoding, stored_sha256, plain_sha256, dest_dir):
@@ -492,18 +494,3 @@ class _Bytes:
         end = len(self._data) if size is None or size < 0 else self._pos + size
         chunk, self._pos = self._data[self._pos:end], min(end, len(self._data))
         return chunk
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_0600(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)

@@ -72,3 +72,15 @@ def test_container_setting_forms():
     assert setting({"env": [{"name": "X", "value": "300"}], "command": ["etcd", "--q=1"]}, "X", "--q") == "300"
     assert setting({"env": [{"name": "X", "valueFrom": {}}]}, "X", "--q") is None
     assert setting({"command": ["etcd", "--quota-backend-bytes-extra=5"]}, "X", "--quota-backend-bytes") is None
+
+
+def test_store_options_leave_empty_values_to_the_environment():
+    from ansible_collections.hcp.etcd.plugins.filter.hcp_etcd import store_options
+
+    assert store_options("s3://b/hcp", "https://minio:9000", "", "", True, compression="zstd", age_recipients=[]) == {
+        "store": "s3://b/hcp", "endpoint_url": "https://minio:9000", "compression": "zstd", "validate_certs": True}
+    url = "s3://b/hcp/clusters/demo/20261130T030000Z/etcd-snapshot.db"
+    assert store_options(url, "", "eu-1", "/ca.pem", False, bucket_only=True, age_identity_file="") == {
+        "store": "s3://b", "region": "eu-1", "ca_bundle": "/ca.pem", "validate_certs": False}
+    # a local snapshot path: no store, the module is not called
+    assert store_options("/backups/etcd-snapshot.db", bucket_only=True)["store"] == "/backups/etcd-snapshot.db"
