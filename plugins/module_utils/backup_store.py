@@ -355,7 +355,8 @@ class BackupStore:
         stored_meta = (store.get("files") or {}).get(SNAPSHOT) or {}
         if "age" in encoding and not self.identities:
             raise StoreError("%s is encrypted to age recipient(s) %s; give the identity (AGE-SECRET-KEY-...) of one of them with "
-                             "-e backup_store_age_identity_file=<file> or HCP_ETCD_AGE_IDENTITY (the AWX credential)"
+                             "-e backup_store_age_identity_file=<file>, HCP_ETCD_AGE_IDENTITY_FILE or HCP_ETCD_AGE_IDENTITY (in AWX: a "
+                             "credential of type \"age identity (hcp.etcd)\")"
                              % (url, ", ".join(store.get("recipients") or ["?"])))
         os.makedirs(dest_dir, mode=0o700, exist_ok=True)
         local = os.path.join(dest_dir, SNAPSHOT)

@@ -45,6 +45,11 @@ JOURNAL_VERSION = 1
 PREVIOUS_INFIX = ".pre-restore-"
 FAILED_INFIX = ".failed-restore-"
 BACKUP_SNAPSHOT_PREFIX = "hcp-etcd-snapshot-"  # etcd_snapshot's temporary file on the serving member
+# A restore run's own paths beside the data directory carry its run id (run_paths), so that two runs never
+# share one: <data_dir>.hcp-restore-staging.<run> and hcp-etcd-restore.<run>.snap.db.
+STAGING_INFIX = ".hcp-restore-staging"
+SNAPSHOT_COPY_PREFIX = "hcp-etcd-restore."
+SNAPSHOT_COPY_SUFFIX = ".snap.db"
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.:+@=-]*$")
 
 
@@ -69,6 +74,29 @@ def check_path(option, path):
                 "[A-Za-z0-9_.:+@=-]; %s" % (option, path, part, fix)
             )
     return path
+
+
+def run_tag(run_id):
+    """The run id as a path component: its letters and digits (2026-11-29T10:00:00Z -> 20261129T100000Z)."""
+    tag = re.sub(r"[^A-Za-z0-9]", "", run_id or "")
+    if not tag:
+        raise EtcdModuleError("run_id %r has no letter or digit to name this run's paths with" % (run_id,))
+    return tag
+
+
+def run_paths(data_dir, run_id):
+    """The staging directory and the snapshot copy of run ``run_id`` beside ``data_dir``; without a run id the
+    names of a single run (``<data_dir>.hcp-restore-staging``, ``hcp-etcd-restore.snap.db``)."""
+    data_dir = (data_dir or "").rstrip("/")
+    root = posixpath.dirname(data_dir)
+    if not run_id:
+        return data_dir + STAGING_INFIX, "%s/%s%s" % (root, SNAPSHOT_COPY_PREFIX, SNAPSHOT_COPY_SUFFIX[1:])
+    tag = run_tag(run_id)
+    return "%s%s.%s" % (data_dir, STAGING_INFIX, tag), "%s/%s%s%s" % (root, SNAPSHOT_COPY_PREFIX, tag, SNAPSHOT_COPY_SUFFIX)
+
+
+def is_snapshot_copy(name):
+    return name.startswith(SNAPSHOT_COPY_PREFIX) and (name.endswith(SNAPSHOT_COPY_SUFFIX) or name.endswith(".tmp"))
 
 
 def check_layout(data_dir, staging_dir, snapshot_path):
@@ -99,7 +127,7 @@ def classify_leftover(vol, path):
         return "previous"
     if name.startswith(base + FAILED_INFIX):
         return "failed_restore"
-    if name.startswith(posixpath.basename(vol.staging_dir)):
+    if name.startswith(base + STAGING_INFIX) or name.startswith(posixpath.basename(vol.staging_dir)):
         return "staging"
     if name.startswith(BACKUP_SNAPSHOT_PREFIX):
         return "backup_snapshot"
@@ -152,7 +180,7 @@ class MemberVolume(object):
 
     def leftovers(self):
         """Directories and files of earlier restores on the volume (kept previous data, set-aside
-        restores, staging, snapshot copies, temporary files), sorted."""
+        restores, staging and snapshot copies of any run, temporary files), sorted."""
         rc, out, _err = self.t.exec(["ls", "-1A", "--", self.root], idempotent=True, timeout=60)
         if rc != 0:
             return []
@@ -162,8 +190,8 @@ class MemberVolume(object):
         return sorted(
             "%s/%s" % (self.root, name)
             for name in names
-            if name.startswith(base + PREVIOUS_INFIX) or name.startswith(base + FAILED_INFIX)
-            or name.startswith(ours) or name.startswith(BACKUP_SNAPSHOT_PREFIX) or name.endswith(".tmp")
+            if name.startswith((base + PREVIOUS_INFIX, base + FAILED_INFIX, base + STAGING_INFIX, BACKUP_SNAPSHOT_PREFIX) + ours)
+            or is_snapshot_copy(name) or name.endswith(".tmp")
         )
 
     def remove_leftover(self, path):

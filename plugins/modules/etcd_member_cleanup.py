@@ -59,13 +59,15 @@ options:
     type: str
     default: /var/lib/data
   staging_dir:
-    description: The staging directory of M(hcp.etcd.etcd_restore_member).
+    description:
+      - A staging directory M(hcp.etcd.etcd_restore_member) was given. Staging directories of every run with the default
+        names (C(<data_dir>.hcp-restore-staging[.<run>])) are found without it.
     type: str
-    default: /var/lib/data.hcp-restore-staging
   remote_snapshot_path:
-    description: Where M(hcp.etcd.etcd_restore_member) uploads the snapshot.
+    description:
+      - A snapshot copy path M(hcp.etcd.etcd_restore_member) was given. Copies of every run with the default names
+        (C(hcp-etcd-restore[.<run>].snap.db) beside O(data_dir)) are found without it.
     type: str
-    default: /var/lib/hcp-etcd-restore.snap.db
   state:
     description: C(listed) only reports; C(absent) removes what the report marks C(remove).
     type: str
@@ -138,7 +140,7 @@ import posixpath
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import EtcdModule, EtcdModuleError
-from ansible_collections.hcp.etcd.plugins.module_utils.member_volume import MemberVolume, classify_leftover
+from ansible_collections.hcp.etcd.plugins.module_utils.member_volume import MemberVolume, classify_leftover, run_paths
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransportError
 
 
@@ -160,7 +162,9 @@ def member_volume(mod, name):
     p = mod.params
     transport = mod.transport(p["namespace"], name, p["container"], timeout=p["timeout"])
     transport.check()
-    return MemberVolume(transport, name, p["data_dir"], p["staging_dir"], p["remote_snapshot_path"], timeout=p["timeout"])
+    staging, copy = run_paths(p["data_dir"], None)
+    return MemberVolume(transport, name, p["data_dir"], p["staging_dir"] or staging, p["remote_snapshot_path"] or copy,
+                        timeout=p["timeout"])
 
 
 def check_room(mod, names):
@@ -239,8 +243,8 @@ ARGUMENT_SPEC = dict(
     statefulset=dict(type="str", default="etcd"),
     container=dict(type="str", default="etcd"),
     data_dir=dict(type="str", default="/var/lib/data"),
-    staging_dir=dict(type="str", default="/var/lib/data.hcp-restore-staging"),
-    remote_snapshot_path=dict(type="str", default="/var/lib/hcp-etcd-restore.snap.db"),
+    staging_dir=dict(type="str"),
+    remote_snapshot_path=dict(type="str"),
     state=dict(type="str", choices=["listed", "absent"], default="listed"),
     keep_previous=dict(type="bool", default=True),
     room_for_snapshot=dict(type="int"),

@@ -123,14 +123,16 @@ options:
     default: /var/lib/data
   staging_dir:
     description:
-      - Directory the restore writes first; removed if left over from an earlier attempt. Beside
+      - Directory the restore writes first; removed if left over from an earlier attempt of the same run. Beside
         O(data_dir) (in its parent directory, so on the same volume and renamed atomically), same rules.
+      - Default C(<data_dir>.hcp-restore-staging.<run>), where C(<run>) is O(run_id)'s letters and digits, so that two
+        runs never write the same directory (C(<data_dir>.hcp-restore-staging) without O(run_id)).
     type: str
-    default: /var/lib/data.hcp-restore-staging
   remote_snapshot_path:
-    description: Where the snapshot is copied in the pod (beside O(data_dir)); removed at the end.
+    description:
+      - Where the snapshot is copied in the pod (beside O(data_dir)); removed at the end.
+      - Default C(hcp-etcd-restore.<run>.snap.db) beside O(data_dir) (C(hcp-etcd-restore.snap.db) without O(run_id)).
     type: str
-    default: /var/lib/hcp-etcd-restore.snap.db
   keep_previous:
     description:
       - Keep the previous data directory as C(<data_dir>.pre-restore-<UTC timestamp>). V(false) removes
@@ -322,6 +324,7 @@ from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
 from ansible_collections.hcp.etcd.plugins.module_utils.member_volume import (
     MemberVolume,
     check_layout,
+    run_paths,
 )
 
 ARGUMENT_SPEC = dict(
@@ -338,8 +341,8 @@ ARGUMENT_SPEC = dict(
     initial_cluster_token=dict(type="str", default=etcd_cli.DEFAULT_TOKEN, no_log=False),
     initial_advertise_peer_urls=dict(type="str"),
     data_dir=dict(type="str", default="/var/lib/data"),
-    staging_dir=dict(type="str", default="/var/lib/data.hcp-restore-staging"),
-    remote_snapshot_path=dict(type="str", default="/var/lib/hcp-etcd-restore.snap.db"),
+    staging_dir=dict(type="str"),
+    remote_snapshot_path=dict(type="str"),
     keep_previous=dict(type="bool", default=True),
     bump_revision=dict(type="int", default=etcd_cli.DEFAULT_BUMP_REVISION),
     state=dict(type="str", choices=["restored", "staged", "rolled_back"], default="restored"),
@@ -401,7 +404,9 @@ def run_restore(mod):
     initial_cluster = normalise_initial_cluster(p["initial_cluster"])
     peer_urls = p["initial_advertise_peer_urls"] or etcd_cli.peer_urls_for(initial_cluster, member)
     token = p["initial_cluster_token"]
-    data_dir, staging, _snap = check_layout(p["data_dir"], p["staging_dir"], p["remote_snapshot_path"])
+    staging_default, copy_default = run_paths(p["data_dir"], p["run_id"])
+    data_dir, staging, snapshot_path = check_layout(p["data_dir"], p["staging_dir"] or staging_default,
+                                                    p["remote_snapshot_path"] or copy_default)
     if p["bump_revision"] < 0:
         raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
 
@@ -426,7 +431,7 @@ def run_restore(mod):
 
     transport = mod.transport(p["namespace"], p["pod"], p["container"], timeout=p["timeout"])
     transport.tag = p["state"]  # names this run's execs for the fault hook
-    vol = MemberVolume(transport, member, data_dir, staging, p["remote_snapshot_path"], timeout=p["timeout"])
+    vol = MemberVolume(transport, member, data_dir, staging, snapshot_path, timeout=p["timeout"])
     transport.check()
     tools = mod.probe_tools(transport)
     tool = etcd_cli.require_tool(tools, "restore")

@@ -421,7 +421,8 @@ bad = []
 for member, (entries, previous) in sorted(after.items()):
     new = entries - before.get(member, (set(), ""))[0]
     for entry in sorted(entries):
-        if entry in (".hcp-etcd-journal.json", "hcp-etcd-restore.snap.db") or entry.endswith(".tmp"):
+        # the journal, a snapshot copy of any run (hcp-etcd-restore[.<run>].snap.db), a partial file
+        if entry == ".hcp-etcd-journal.json" or (entry.startswith("hcp-etcd-restore.") and entry.endswith(".snap.db")) or entry.endswith(".tmp"):
             bad.append("%s: %s left" % (member, entry))
     for entry in sorted(new):
         if entry.startswith("data.pre-restore-") and "/var/lib/" + entry != previous:

@@ -228,24 +228,30 @@ newest=$(basename "$(dirname "$(find "$backups/$ns/${clusters[1]}" -name etcd-sn
 s3 expect-backups "$store/$ns/${clusters[1]}" "$newest" || fail "retention: the store holds more than the newest backup $newest"
 log "retention: the store holds only ${clusters[1]}'s newest backup $newest"
 
-# 9. a restore drill of fleet-b's newest backup in the store: restored in a scratch pod, revision, key count and
-# hashkv equal to what the member served at the backup, the verdict stored beside it and listed
-ansible-playbook playbooks/drill.yml -e cluster_name="${clusters[1]}" -e hosted_cluster_namespace="$ns" -e "backup_store=$store" \
-  -e "drill_work_dir=$work/drill" >"$work/drill.log" 2>&1 || { tail -n 40 "$work/drill.log"; fail "drill"; }
+# 9. the weekly drill of awx/configure.yml: ONE run over the inventory drills each cluster's newest backup in the
+# store (fleet-a's encrypted: the identity file given as the AWX credential "age identity (hcp.etcd)" gives it,
+# in HCP_ETCD_AGE_IDENTITY_FILE), each in a scratch pod; revision, key count and hashkv must equal what the
+# member served at the backup; the verdicts are stored beside the backups and listed; no scratch pod is left.
+HCP_ETCD_AGE_IDENTITY_FILE=$work/age.key ansible-playbook playbooks/drill.yml -i "$inv" -e hcp_targets=all -e "backup_store=$store" \
+  -e "drill_work_dir=$work/drill/{{ inventory_hostname }}" --forks 2 >"$work/drill.log" 2>&1 || { tail -n 40 "$work/drill.log"; fail "drill"; }
 cp "$work/drill.log" "$out/fleet-drill.log"
-line=$(grep -o 'drill of /[^"]*' "$work/drill.log" | tail -1)
-case $line in
-  *"revision "*" = sidecar, keys "*" = sidecar, hashkv "*" = sidecar"*": OK") log "drill: $line" ;;
-  *) fail "the drill did not compare revision, keys and hashkv with the sidecar: $line" ;;
-esac
-s3 get "$store/$ns/${clusters[1]}/$newest/drill.json" "$work/drill.json"
-python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["verdict"] == "OK" and len(d["compared"]) == 3, d' "$work/drill.json" \
-  || fail "the drill's verdict is not stored beside the backup"
+a_newest=$(basename "$(dirname "$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db | sort | tail -1)")")
+for c in "${clusters[@]}"; do
+  line=$(grep -o "drill of $work/drill/$ns/$c/[^\"]*" "$work/drill.log" | tail -1)
+  case $line in
+    *"revision "*" = sidecar, keys "*" = sidecar, hashkv "*" = sidecar"*": OK") log "drill $c: $line" ;;
+    *) fail "the drill of $c did not compare revision, keys and hashkv with the sidecar: $line" ;;
+  esac
+  if [ "$c" = "${clusters[0]}" ]; then drilled=$a_newest; else drilled=$newest; fi
+  s3 get "$store/$ns/$c/$drilled/drill.json" "$work/drill-$c.json"
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["verdict"] == "OK" and len(d["compared"]) == 3, d' "$work/drill-$c.json" \
+    || fail "the drill's verdict is not stored beside $c's backup $drilled"
+  [ -z "$(kubectl_ns_pods "$ns-$c" hcp.etcd/role=drill)" ] || fail "the drill's scratch pod was left behind in $ns-$c"
+done
 ansible-playbook playbooks/list.yml -e cluster_name="${clusters[1]}" -e hosted_cluster_namespace="$ns" -e "backup_store=$store" >"$work/list.log" 2>&1 \
   || { tail -n 20 "$work/list.log"; fail "list"; }
 grep -q "$newest: revision .*stored zstd in .*drill OK at " "$work/list.log" || { grep msg "$work/list.log"; fail "the listing does not show the drill's verdict"; }
-[ -z "$(kubectl_ns_pods "$ns-${clusters[1]}" hcp.etcd/role=drill)" ] || fail "the drill's scratch pod was left behind"
-log "drill: verdict stored in the bucket, listed by playbooks/list.yml, scratch pod removed"
+log "drill: both clusters' newest backups drilled in one run over the inventory, verdicts stored in the bucket and listed, scratch pods removed"
 
 # 10. restore fleet-a from its s3:// URL, the local copy gone, verified on every member
 a_name=$(basename "$(dirname "$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db)")")

@@ -33,7 +33,7 @@ except ImportError:  # ansible-core < 2.19
 
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-ROLES = ("restore", "backup")
+ROLES = ("restore", "backup", "drill")
 AUTH_OPTIONS = ("kubeconfig", "context")
 
 

@@ -40,13 +40,13 @@ KUBECONFIG = {
 }
 
 
-def credential_type():
-    return DataLoader().load_from_file(os.path.join(REPO, "awx", "vars", "hcp_etcd.yml"))["hcp_etcd_credential_type"]
+def credential_type(name="hcp_etcd_credential_type"):
+    return DataLoader().load_from_file(os.path.join(REPO, "awx", "vars", "hcp_etcd.yml"))[name]
 
 
-def inject(inputs, private_dir):
+def inject(inputs, private_dir, name="hcp_etcd_credential_type"):
     """The job environment AWX builds from the credential type and a credential's inputs."""
-    injectors = credential_type()["injectors"]
+    injectors = credential_type(name)["injectors"]
     sandbox = ImmutableSandboxedEnvironment()
     namespace = dict(inputs)
     namespace["tower"] = SimpleNamespace(filename=SimpleNamespace())
@@ -131,3 +131,23 @@ def test_the_built_in_bearer_token_credential_reaches_the_api_with_its_token(tmp
     assert configuration.api_key == {"authorization": "Bearer sha256~token"}
     assert configuration.verify_ssl is verified
     assert (configuration.ssl_ca_cert is not None) is verified
+
+
+def test_the_age_identity_credential_gives_the_store_module_an_identity_file_that_decrypts(tmp_path, monkeypatch):
+    pyrage = pytest.importorskip("pyrage")
+    from ansible_collections.hcp.etcd.plugins.module_utils import backup_store
+
+    identity = pyrage.x25519.Identity.generate()
+    env = inject({"identity": "# created: today\n%s\n" % identity}, tmp_path, name="hcp_etcd_age_credential_type")
+    assert set(env) == {"HCP_ETCD_AGE_IDENTITY_FILE"}, "the key itself stays out of the environment"
+    assert oct(os.stat(env["HCP_ETCD_AGE_IDENTITY_FILE"]).st_mode & 0o777) == "0o600"
+    # what hcp.etcd.etcd_backup_store reads (its option age_identity_file falls back to that variable)
+    with open(env["HCP_ETCD_AGE_IDENTITY_FILE"]) as f:
+        identities = backup_store.parse_identities(f.read())
+    plain, sealed, opened = tmp_path / "plain", tmp_path / "sealed", tmp_path / "opened"
+    plain.write_bytes(b"etcd snapshot bytes" * 100)
+    backup_store.encode_file(str(plain), str(sealed), "zstd", [identity.to_public()])
+    backup_store.decode_file(str(sealed), str(opened), "zstd+age", identities)
+    assert opened.read_bytes() == plain.read_bytes()
+    fields = credential_type("hcp_etcd_age_credential_type")["inputs"]["fields"]
+    assert fields[0]["secret"] is True and fields[0]["multiline"] is True

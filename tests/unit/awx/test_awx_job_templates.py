@@ -28,6 +28,7 @@ EXPECTED = {
     "hcp.etcd backup one hosted cluster",
     "hcp.etcd back up all hosted clusters",
     "hcp.etcd restore a hosted cluster",
+    "hcp.etcd drill all hosted clusters",
 }
 
 
@@ -61,7 +62,7 @@ def templates():
     return dict((t["name"], t) for t in awx_vars()["hcp_etcd_job_templates"])
 
 
-def test_the_three_job_templates_exist():
+def test_the_four_job_templates_exist():
     assert set(templates()) == EXPECTED
 
 
@@ -78,7 +79,8 @@ def test_configure_playbook_creates_them_from_these_vars():
     assert task("awx.awx.job_template")["awx.awx.job_template"]["survey_spec"]["spec"] == "{{ item.survey }}"
     assert task("awx.awx.job_template")["awx.awx.job_template"]["extra_vars"] == "{{ item.extra_vars }}"
     assert task("awx.awx.inventory_source")["awx.awx.inventory_source"]["source_path"] == "{{ hcp_etcd_inventory_source_path }}"
-    assert task("awx.awx.credential_type")["awx.awx.credential_type"]["injectors"] == "{{ hcp_etcd_credential_type.injectors }}"
+    injectors = [t["awx.awx.credential_type"]["injectors"] for t in plays[0]["tasks"] if "awx.awx.credential_type" in t]
+    assert sorted(injectors) == ["{{ hcp_etcd_age_credential_type.injectors }}", "{{ hcp_etcd_credential_type.injectors }}"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -163,16 +165,43 @@ def test_one_cluster_surveys_ask_whether_to_break_the_run_lock_default_false(tem
     assert options["break_lock"]["type"] == "bool" and options["break_lock"].get("default") is False
 
 
-def test_schedule_launches_the_fleet_backup_without_answers():
+def test_schedules_launch_the_fleet_backup_daily_and_the_drill_weekly_without_answers():
     v = awx_vars()
     plays = _yaml("awx/configure.yml")
     schedule = [t for t in plays[0]["tasks"] if "awx.awx.schedule" in t]
     assert len(schedule) == 1
-    assert schedule[0]["awx.awx.schedule"]["unified_job_template"] == "{{ hcp_etcd_backup_schedule_template }}"
-    assert schedule[0]["when"] == "hcp_etcd_backup_schedule_rrule | length > 0"
-    assert v["hcp_etcd_backup_schedule_rrule"] == "", "no schedule unless asked for"
-    target = templates()[v["hcp_etcd_backup_schedule_template"]]
-    assert target["extra_vars"]["hcp_targets"] == "all"
-    # a scheduled job answers no survey: every required question needs a default
-    for question in target["survey"]:
-        assert not question["required"] or "default" in question, question["variable"]
+    assert schedule[0]["loop"] == "{{ hcp_etcd_schedules }}"
+    assert schedule[0]["awx.awx.schedule"]["unified_job_template"] == "{{ item.template }}"
+    assert schedule[0]["awx.awx.schedule"]["rrule"] == "{{ item.rrule }}"
+    assert schedule[0]["when"] == "item.rrule | length > 0", "an empty rule creates no schedule"
+    templar = Templar(loader=DataLoader(), variables=v)
+    schedules = dict((s["template"], templar.template(trust_as_template(s["rrule"]))) for s in v["hcp_etcd_schedules"])
+    assert sorted(schedules) == ["hcp.etcd back up all hosted clusters", "hcp.etcd drill all hosted clusters"]
+    assert "FREQ=DAILY" in schedules["hcp.etcd back up all hosted clusters"]
+    assert "FREQ=WEEKLY" in schedules["hcp.etcd drill all hosted clusters"]
+    for name in schedules:
+        target = templates()[name]
+        assert target["extra_vars"]["hcp_targets"] == "all", name
+        # a scheduled job answers no survey: every required question needs a default
+        for question in target["survey"]:
+            assert not question["required"] or "default" in question, (name, question["variable"])
+
+
+def test_templates_that_read_encrypted_backups_get_the_age_identity_credential():
+    plays = _yaml("awx/configure.yml")
+    job_template = [t for t in plays[0]["tasks"] if "awx.awx.job_template" in t][0]["awx.awx.job_template"]
+    v = awx_vars()
+    v.update(hcp_etcd_store_credential_name="s3", hcp_etcd_age_credential_name="age")
+    readers = set()
+    for template in v["hcp_etcd_job_templates"]:
+        templar = Templar(loader=DataLoader(), variables=dict(v, item=template))
+        credentials = templar.template(trust_as_template(job_template["credentials"].strip()))
+        if isinstance(credentials, str):
+            credentials = yaml.safe_load(credentials)
+        assert credentials[:2] == [v["hcp_etcd_credential_name"], "s3"], template["name"]
+        if "age" in credentials:
+            readers.add(template["name"])
+    assert readers == {"hcp.etcd restore a hosted cluster", "hcp.etcd drill all hosted clusters"}
+    # the drill reads what the role reads: the store and the directory of the backups
+    drill = templates()["hcp.etcd drill all hosted clusters"]
+    assert drill["playbook"] == "playbooks/drill.yml" and drill["extra_vars"]["backup_store"] == "{{ hcp_etcd_backup_store }}"

@@ -27,7 +27,10 @@ STAGING = ROOT + "/data.hcp-restore-staging"
 COPY = ROOT + "/hcp-etcd-restore.snap.db"
 BACKUP_TMP = ROOT + "/hcp-etcd-snapshot-0123456789ab.db"
 PARTIAL = ROOT + "/hcp-etcd-restore.snap.db.tmp"
-LEFT = [PREVIOUS, OLDER, FAILED, STAGING, COPY, BACKUP_TMP, PARTIAL]
+# what restore runs leave with their run id in the name (etcd_restore_member given run_id)
+RUN_STAGING = ROOT + "/data.hcp-restore-staging.20261129T100000Z"
+RUN_COPY = ROOT + "/hcp-etcd-restore.20261129T100000Z.snap.db"
+LEFT = [PREVIOUS, OLDER, FAILED, STAGING, COPY, BACKUP_TMP, PARTIAL, RUN_STAGING, RUN_COPY]
 
 
 pytestmark = pytest.mark.usefixtures("crash_instead_of_kill")
@@ -37,9 +40,9 @@ def volume():
     pod = FakePod()
     pod.put(DATA + "/member/snap/db", b"live-db")
     pod.put(DATA + "/" + etcd_cli.MARKER_NAME, json.dumps({"previous_data_dir": PREVIOUS}).encode())
-    for path in (PREVIOUS, OLDER, FAILED, STAGING):
+    for path in (PREVIOUS, OLDER, FAILED, STAGING, RUN_STAGING):
         pod.put(path + "/member/snap/db", b"x" * 4096)
-    for path in (COPY, BACKUP_TMP, PARTIAL):
+    for path in (COPY, BACKUP_TMP, PARTIAL, RUN_COPY):
         pod.put(path, b"y" * 2048)
     pod.put(ROOT + "/unrelated/file", b"not ours")
     return pod
@@ -77,6 +80,8 @@ def test_listed_reports_every_leftover_with_its_kind_and_removes_nothing(monkeyp
     assert found[PREVIOUS]["kind"] == "previous" and found[PREVIOUS]["action"] == "keep"
     assert found[OLDER]["action"] == "remove" and found[FAILED]["kind"] == "failed_restore"
     assert found[BACKUP_TMP]["kind"] == "backup_snapshot" and found[PARTIAL]["kind"] == "partial"
+    assert found[RUN_STAGING]["kind"] == found[STAGING]["kind"] == "staging"
+    assert found[RUN_COPY]["kind"] == found[COPY]["kind"] == "snapshot_copy"
     assert result["removable_bytes"] > 0 and pod.files == before
 
 

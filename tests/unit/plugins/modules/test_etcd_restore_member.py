@@ -303,3 +303,50 @@ def test_roll_back_without_a_kept_previous_fails_and_keeps_the_data(helper, tmp_
     before = dict(helper.files)
     failed, result, _w = restore(helper, src, state="rolled_back", run_id="run-1")
     assert failed and "was not kept" in result["msg"] and helper.files == before
+
+
+RUN_A = "2026-11-29T10:00:00Z"
+RUN_B = "2026-11-29T11:30:00Z"
+
+
+def test_the_paths_of_a_run_carry_its_id_so_two_runs_never_share_one(helper, tmp_path):
+    # finding 3: run A staged (its async job may still be running when run B starts with break_lock)
+    src = src_file(tmp_path)
+    failed, result, _w = restore(helper, src, state="staged", run_id=RUN_A)
+    assert not failed and result["staged"] is True, result
+    staging_a = DATA + ".hcp-restore-staging.20261129T100000Z"
+    a_files = dict((p, d) for p, d in helper.files.items() if p.startswith(staging_a + "/"))
+    assert a_files[staging_a + "/member/snap/db"] == snapshot_bytes()[:-32]
+    failed, result, _w = restore(helper, src, state="staged", run_id=RUN_B)
+    assert not failed and result["staged"] is True, result
+    staging_b = DATA + ".hcp-restore-staging.20261129T113000Z"
+    assert helper.files[staging_b + "/member/snap/db"] == snapshot_bytes()[:-32]
+    # B wrote its own directory and removed neither A's staging nor anything of it; no copy is left
+    assert dict((p, d) for p, d in helper.files.items() if p.startswith(staging_a + "/")) == a_files
+    argv = [c for c in helper.calls if "restore" in c and "--help" not in c]
+    assert any("--data-dir=%s" % staging_b in " ".join(c) for c in argv)
+    assert not [p for p in helper.files if "/hcp-etcd-restore." in p]
+    copies = [p for c in helper.calls for p in c if isinstance(p, str) and p.startswith("/var/lib/hcp-etcd-restore.")]
+    expected = {"/var/lib/hcp-etcd-restore.20261129T100000Z", "/var/lib/hcp-etcd-restore.20261129T113000Z"}
+    assert copies and set(p.split(".snap.db")[0] for p in copies) == expected, copies
+
+
+def test_a_run_swaps_its_own_staging_in_and_leaves_another_runs_staging_listed(helper, tmp_path):
+    src = src_file(tmp_path)
+    restore(helper, src, state="staged", run_id=RUN_A)
+    failed, result, _w = restore(helper, src, run_id=RUN_B)
+    assert not failed and result["changed"] is True and result["from_stage"] is False, result
+    assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
+    assert helper.under(DATA + ".hcp-restore-staging.20261129T100000Z")  # A's, untouched: a leftover for cleanup
+    assert not helper.under(DATA + ".hcp-restore-staging.20261129T113000Z")  # B's own went in
+
+
+@pytest.mark.parametrize("run_id", ["", "::--"])
+def test_a_run_id_without_letters_or_digits_names_no_path(run_id):
+    from ansible_collections.hcp.etcd.plugins.module_utils import member_volume
+
+    if not run_id:
+        assert member_volume.run_paths("/var/lib/data", run_id) == ("/var/lib/data.hcp-restore-staging", "/var/lib/hcp-etcd-restore.snap.db")
+    else:
+        with pytest.raises(Exception, match="no letter or digit"):
+            member_volume.run_paths("/var/lib/data", run_id)

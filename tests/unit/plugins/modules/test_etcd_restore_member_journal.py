@@ -26,7 +26,7 @@ NS = "clusters-demo"
 IC = ",".join("etcd-%d=https://etcd-%d.etcd-discovery.%s.svc:2380" % (i, i, NS) for i in range(3))
 ROOT = "/var/lib"
 DATA = ROOT + "/data"
-STAGING = ROOT + "/data.hcp-restore-staging"
+STAGING = ROOT + "/data.hcp-restore-staging.20261129T100000Z"  # run RUN's own
 JOURNAL = ROOT + "/" + member_volume.JOURNAL_NAME
 OLD = {"member/snap/db": b"old-db", "member/wal/0.wal": b"old-wal"}
 RUN = "2026-11-29T10:00:00Z"
@@ -89,7 +89,7 @@ def assert_old_data_back(pod, why):
     assert holds_old(pod, DATA), why
     names = top(pod)
     assert member_volume.JOURNAL_NAME not in names and not [n for n in names if n.endswith(".tmp")], (why, names)
-    assert not [n for n in names if n.startswith("data.pre-restore-") or n.startswith("hcp-etcd-restore.snap")], (why, names)
+    assert not [n for n in names if n.startswith(("data.pre-restore-", "hcp-etcd-restore."))], (why, names)
     for name in names:  # whatever else is there holds restored data, never the old data
         if name.startswith("data."):
             assert holds_restored(pod, ROOT + "/" + name), (why, name)
@@ -103,10 +103,11 @@ def assert_restored(pod, why):
     previous = marker["previous_data_dir"]
     assert previous and holds_old(pod, previous), (why, marker)
     names = top(pod)
-    assert member_volume.JOURNAL_NAME not in names and "data.hcp-restore-staging" not in names, (why, names)
+    # this run's staging went in; another run's (its own name) may stay, a leftover holding restored data
+    assert member_volume.JOURNAL_NAME not in names and STAGING[len(ROOT) + 1:] not in names, (why, names)
     old_copies = [n for n in names if n.startswith("data") and holds_old(pod, ROOT + "/" + n)]
     assert old_copies == [previous[len(ROOT) + 1:]], (why, names)
-    assert not [n for n in names if n.endswith(".tmp") or n.startswith("hcp-etcd-restore.snap")], (why, names)
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith("hcp-etcd-restore.")], (why, names)
 
 
 def execs_of(pod, src, monkeypatch, tmp_path, **params):
@@ -197,6 +198,7 @@ def test_a_swap_journal_of_another_run_is_undone_and_a_rollback_of_this_run_leav
     failed, result = run(staged, src, monkeypatch)  # this run settles it: the other run's swap is undone first
     assert not failed and "undid the interrupted swap of run other-run" in result["settled"], result
     assert_restored(staged, result["msg"])
+    assert holds_restored(staged, DATA + ".hcp-restore-staging.otherrun")  # the other run's own, listed for cleanup
 
 
 def test_staging_while_a_journal_is_pending_changes_nothing(staged, src, monkeypatch):
