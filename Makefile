@@ -102,8 +102,8 @@ kubeconfig: ## print the kubeconfig path (make -s kubeconfig)
 	@tests/cluster/cluster.sh kubeconfig
 
 .PHONY: hcp-up hcp-down
-hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleReplica] [ETCD=3.4|3.6|3.7]
-	tests/cluster/hcp.sh up "$(NAME)" "$(POLICY)" "$(ETCD)"
+hcp-up: ## miniature hosted control plane: make hcp-up NAME=x [POLICY=SingleReplica] [ETCD=3.4|3.6|3.7] [API=real]
+	HCP_API=$(or $(API),writers) tests/cluster/hcp.sh up "$(NAME)" "$(POLICY)" "$(ETCD)"
 hcp-down: ## remove it: make hcp-down NAME=x
 	tests/cluster/hcp.sh down "$(NAME)"
 

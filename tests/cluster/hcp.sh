@@ -13,9 +13,11 @@
 #   namespace <hc-ns>-NAME with the etcd StatefulSet (3 or 1 members, TLS, reset-member init container,
 #   image localhost/hcp-etcd/etcd:<ETCD>), Services etcd-discovery/etcd-client, a per-control-plane CA
 #   and certs, and Deployments kube-apiserver, openshift-apiserver, openshift-oauth-apiserver that
-#   write to the hosted etcd every 2 s and are Ready only while their writes succeed.
+#   write to the hosted etcd every 3 s and are Ready only while their writes succeed. With HCP_API=real the
+#   kube-apiserver Deployment runs the real kube-apiserver on the hosted etcd (fixtures/hcp/kube-apiserver.yaml.in,
+#   Service kube-apiserver:6443, bearer token in Secret kube-apiserver-token, key "token").
 # Env: KUBECONFIG (default: tests/cluster/cluster.sh kubeconfig), KUBECTL, HOSTED_CLUSTER_NAMESPACE,
-#      HCP_TIMEOUT (seconds to wait, default 600), HCP_DATA_SIZE (PVC size, default 1Gi).
+#      HCP_TIMEOUT (seconds to wait, default 600), HCP_DATA_SIZE (PVC size, default 1Gi), HCP_API (writers|real).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 fixtures=$(cd "$here/../fixtures" && pwd)
@@ -99,6 +101,22 @@ make_tls() {
   k -n "$ns" create secret generic etcd-client-tls --from-file=etcd-client.crt="$d/etcd-client.crt" --from-file=etcd-client.key="$d/etcd-client.key" --dry-run=client -o yaml | k apply -f - >/dev/null
   rm -rf "$d"
   log "tls: CA and server/peer/client certificates created in $ns"
+}
+
+# The real hosted kube-apiserver's own secrets: a service-account key pair and a bearer token (token file).
+make_api_secrets() {
+  local ns=$1 d token
+  if k -n "$ns" get secret kube-apiserver-sa kube-apiserver-token >/dev/null 2>&1; then return; fi
+  d=$(mktemp -d)
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/sa.key" 2>/dev/null
+  openssl pkey -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+  token=$(openssl rand -hex 24)
+  printf '%s,hcp-etcd-test-admin,hcp-etcd-test-admin,system:masters\n' "$token" > "$d/tokens.csv"
+  k -n "$ns" create secret generic kube-apiserver-sa --from-file=sa.key="$d/sa.key" --from-file=sa.pub="$d/sa.pub" \
+    --dry-run=client -o yaml | k apply -f - >/dev/null
+  k -n "$ns" create secret generic kube-apiserver-token --from-file=tokens.csv="$d/tokens.csv" --from-literal=token="$token" \
+    --dry-run=client -o yaml | k apply -f - >/dev/null
+  rm -rf "$d"
 }
 
 set_conditions() {  # NAME NS
@@ -189,6 +207,12 @@ EOF
     DATA_SIZE="${HCP_DATA_SIZE:-1Gi}" | k apply -f - >/dev/null
   local d
   for d in "${API_DEPLOYMENTS[@]}"; do
+    if [ "$d" = kube-apiserver ] && [ "${HCP_API:-writers}" = real ]; then
+      make_api_secrets "$ns"
+      render "$fixtures/hcp/kube-apiserver.yaml.in" NS="$ns" REPLICAS="$replicas" \
+        IMAGE="localhost/hcp-etcd/kube-apiserver:$KUBERNETES_VERSION" | k apply -f - >/dev/null
+      continue
+    fi
     render "$fixtures/hcp/api-writer.yaml.in" NS="$ns" DEPLOY="$d" REPLICAS="$replicas" IMAGE="$image" | k apply -f - >/dev/null
   done
 

@@ -7,6 +7,8 @@
 #   localhost/hcp-etcd/etcd:3.6     same rootfs + etcd, etcdctl (no snapshot status/restore), etcdutl v3.6.x
 #   localhost/hcp-etcd/etcd:3.7     same rootfs + etcd, etcdctl, etcdutl v3.7.x (HCP_ETCD_EXTRA_ETCD="v3.6.x" leaves it out)
 #   localhost/hcp-etcd/etcd:3.4     same rootfs + Debian 12's etcd 3.4.23 (etcd, etcdctl; NO etcdutl)
+#   localhost/hcp-etcd/kube-apiserver:<KUBERNETES_VERSION>  same rootfs + the cluster's own kube-apiserver binary, the
+#                                   hosted API of a control plane made with HCP_API=real (tests/cluster/hcp.sh)
 #
 # Usage: images.sh [all|build|import|list]     (default all = build + import)
 # Env:   CONTAINERD_ADDRESS   containerd socket (required for import)
@@ -124,16 +126,33 @@ build_etcd34() {
   log "etcd:3.4: built $out from Debian etcd $v ($(du -h "$out" | cut -f1))"
 }
 
+# The hosted kube-apiserver: the binary the cluster itself runs (build-binaries.sh kubernetes, which cluster.sh
+# builds before the images step).
+KAS_REF=localhost/hcp-etcd/kube-apiserver:$KUBERNETES_VERSION
+build_kube_apiserver() {
+  local out=$imgdir/kube-apiserver-$KUBERNETES_VERSION-$RECIPE.tar bin=$cache/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver
+  [ -f "$out" ] && return
+  [ -x "$bin" ] || { log "$bin missing: run tests/cluster/build-binaries.sh kubernetes first"; exit 1; }
+  build_base
+  local stage; stage=$(mktemp -d)
+  install -d "$stage/usr/bin"
+  install -m 0755 "$bin" "$stage/usr/bin/"
+  $mkimage --name "$KAS_REF" --out "$out" --entrypoint /usr/bin/kube-apiserver "$base_layer" "$stage" >"$out.digest"
+  rm -rf "$stage"
+  log "kube-apiserver: built $out ($(du -h "$out" | cut -f1))"
+}
+
 tarballs() {
   local minor version
   echo "$PAUSE_REF $imgdir/pause-3.10.tar"
+  echo "$KAS_REF $imgdir/kube-apiserver-$KUBERNETES_VERSION-$RECIPE.tar"
   echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version)-$RECIPE.tar"
   while read -r minor version; do echo "localhost/hcp-etcd/etcd:$minor $imgdir/etcd-$version-$RECIPE.tar"; done < <(go_etcds)
 }
 
 build_all() {
   local s=$SECONDS minor version
-  build_pause; build_base; build_etcd34
+  build_pause; build_base; build_etcd34; build_kube_apiserver
   while read -r minor version; do build_etcd_go "$minor" "$version"; done < <(go_etcds)
   log "build: done in $((SECONDS - s)) s"
 }

@@ -30,7 +30,7 @@ export PATH=$repo/.venv/bin:$PATH
 mkdir -p "$HCP_ETCD_E2E_DIR"
 
 # Longest first (wall seconds measured two at a time on the 2-core machine), so that the lanes end together.
-ALL="faults-ci refusals fleet restore_single rerun restore_etcd36 restore_db_copy restore_etcd34 backup artifact"
+ALL="faults-ci refusals fleet restore_single rerun restore_etcd36 restore_db_copy restore_etcd34 hosted_api backup artifact"
 # The reduced fault run: the controller killed mid-swap (the rerun resumes), and one point of the exec
 # walk: the module killed right after etcd-1's data was moved aside (the run rolls back from the journal).
 # The kill while the API stops (3+3), the helper pod lost mid-swap and the rest run in make e2e-faults.
@@ -50,6 +50,8 @@ run_item() {
       tests/e2e/fleet.sh ;;
     artifact)   # the built collection installed into a fresh venv, backup and restore from that install
       tests/artifact/run.sh ;;
+    hosted_api) # the real kube-apiserver on the hosted etcd: objects and an informer across the restore
+      tests/e2e/hosted_api.sh ;;
     faults-ci)  # the full matrix is make e2e-faults
       FAULT_POINTS=$CI_FAULT_POINTS FAULT_WALK=$CI_FAULT_WALK FAULT_CASES=${CI_FAULT_CASES:-points walk} tests/e2e/faults.sh ;;
     *)
@@ -83,8 +85,8 @@ reap() {  # wait until one scenario ends, then collect every one that has ended
 for name in $items; do
   while [ "${#pid_of[@]}" -ge "$jobs" ]; do reap; done
   case $name in
-    fleet|faults-ci|artifact) log_of[$name]=$HCP_ETCD_E2E_DIR/$name.log ;;
-    *) [ -d "tests/e2e/molecule/$name" ] || { echo "unknown scenario $name (molecule scenarios, fleet, faults-ci, artifact)"; exit 2; }
+    fleet|faults-ci|artifact|hosted_api) log_of[$name]=$HCP_ETCD_E2E_DIR/$name.log ;;
+    *) [ -d "tests/e2e/molecule/$name" ] || { echo "unknown scenario $name (molecule scenarios, fleet, faults-ci, artifact, hosted_api)"; exit 2; }
        log_of[$name]=$HCP_ETCD_E2E_DIR/molecule-$name.log ;;
   esac
   echo "=== $(ts) start $name (log: ${log_of[$name]})"
