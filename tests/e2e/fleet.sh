@@ -17,18 +17,8 @@
 # backup listed, and retention (backup_keep=1) in the bucket keeps the newest complete backup only.
 # Removes both control planes on exit; exits non-zero on any failure; prints its wall time.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
 start=$SECONDS
-. tests/cluster/versions.env
-
-if [ -z "${KUBECONFIG:-}" ]; then KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
-export KUBECONFIG K8S_AUTH_KUBECONFIG=$KUBECONFIG
-export ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg
-export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0
-export PATH=$repo/.venv/bin:$PATH
-KUBECTL=${HCP_ETCD_KUBECTL:-$HOME/.cache/hcp-etcd/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
-export KUBECTL
+. "$(dirname "$0")/script-env.sh"
 
 export HOSTED_CLUSTER_NAMESPACE=${FLEET_NAMESPACE:-fleet}
 ns=$HOSTED_CLUSTER_NAMESPACE

@@ -18,17 +18,8 @@
 #    bumped and compacted revision: it gets 410 Gone, relists and converges to state A
 # Removes the control plane on exit (HOSTED_API_KEEP=1 keeps it); exits non-zero on any failure.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo"
 start=$SECONDS
-. tests/cluster/versions.env
-
-if [ -z "${KUBECONFIG:-}" ]; then KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
-export KUBECONFIG K8S_AUTH_KUBECONFIG=$KUBECONFIG
-export ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg
-export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0
-export PATH=$repo/.venv/bin:$PATH
-KUBECTL=${HCP_ETCD_KUBECTL:-$HOME/.cache/hcp-etcd/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
+. "$(dirname "$0")/script-env.sh"
 
 name=e2e-hostedapi
 ns=clusters-$name

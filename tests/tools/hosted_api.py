@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Objects of a hosted cluster, through its own (real) kube-apiserver: what its users see.
 
 The server and its bearer token come from HOSTED_API_SERVER and HOSTED_API_TOKEN (tests/e2e/hosted_api.sh reads
@@ -138,7 +137,7 @@ def informer(out):
             for event in watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version=rv,
                                               timeout_seconds=30, allow_watch_bookmarks=True):
                 kind, obj = event["type"], event["object"]
-                if kind == "ERROR" or (isinstance(obj, dict) and obj.get("kind") == "Status"):  # a Status, dict or object
+                if kind == "ERROR" or (isinstance(obj, dict) and "metadata" not in obj):  # a Status, as a dict or an object
                     status = obj if isinstance(obj, dict) else client.ApiClient().sanitize_for_serialization(obj)
                     code = status.get("code")
                     meta["errors"].append("watch ERROR %s: %s" % (code, status.get("message")))
@@ -164,8 +163,8 @@ def informer(out):
         except Exception as exc:  # the API server went away (the restore stops it): watch again from rv
             meta["rewatches"] += 1
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            meta["errors"] = (meta["errors"] + ["%s: %s (%s:%d)" % (type(exc).__name__, str(exc)[:160], os.path.basename(where.filename),
-                                                                     where.lineno)])[-20:]
+            error = "%s: %s (%s:%d)" % (type(exc).__name__, str(exc)[:160], os.path.basename(where.filename), where.lineno)
+            meta["errors"] = (meta["errors"] + [error])[-20:]
             core = None
             time.sleep(1)
         write_json(out, {"view": view, "meta": meta})
