@@ -119,6 +119,17 @@ make_api_secrets() {
   rm -rf "$d"
 }
 
+# etcd_logs NS: why members are not ready (for a failed `up`): each member's reset-member output and the last
+# lines of its etcd container, and of the one before when it restarted.
+etcd_logs() {
+  local p
+  for p in $(k -n "$1" get pods -l app=etcd -o jsonpath='{.items[*].metadata.name}' 2>/dev/null); do
+    { echo "--- $p reset-member"; k -n "$1" logs "$p" -c reset-member 2>&1 | grep -v 'unrecognized environment variable' | tail -n 15
+      echo "--- $p etcd"; k -n "$1" logs "$p" -c etcd --tail=8 2>&1 | cut -c1-400
+      echo "--- $p etcd, previous"; k -n "$1" logs "$p" -c etcd --previous --tail=8 2>&1 | cut -c1-400; } >&2
+  done
+}
+
 set_conditions() {  # NAME NS
   local now; now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   local c='{"type":"%s","status":"%s","reason":"%s","message":"%s","lastTransitionTime":"'$now'"}'
@@ -216,7 +227,7 @@ EOF
     render "$fixtures/hcp/api-writer.yaml.in" NS="$ns" DEPLOY="$d" REPLICAS="$replicas" IMAGE="$image" | k apply -f - >/dev/null
   done
 
-  wait_until "StatefulSet etcd $replicas/$replicas ready" sts_ready "$ns" "$replicas" || { k -n "$ns" get pods -o wide >&2; exit 1; }
+  wait_until "StatefulSet etcd $replicas/$replicas ready" sts_ready "$ns" "$replicas" || { k -n "$ns" get pods -o wide >&2; etcd_logs "$ns"; exit 1; }
   log "up: StatefulSet etcd $replicas/$replicas ready after $((SECONDS - start)) s"
   for d in "${API_DEPLOYMENTS[@]}"; do
     wait_until "Deployment $d available" deploy_ready "$ns" "$d" "$replicas" || { k -n "$ns" get pods -o wide >&2; exit 1; }
