@@ -137,7 +137,8 @@ def informer(out):
             for event in watch.Watch().stream(core.list_namespaced_config_map, NS, resource_version=rv,
                                               timeout_seconds=30, allow_watch_bookmarks=True):
                 kind, obj = event["type"], event["object"]
-                if kind == "ERROR" or (isinstance(obj, dict) and "metadata" not in obj):  # a Status, as a dict or an object
+                # a Status (an ERROR event, or any object the client left undecoded as a dict)
+                if kind == "ERROR" or isinstance(obj, dict):
                     status = obj if isinstance(obj, dict) else client.ApiClient().sanitize_for_serialization(obj)
                     code = status.get("code")
                     meta["errors"].append("watch ERROR %s: %s" % (code, status.get("message")))
