@@ -11,6 +11,11 @@ import sys
 # sides of older runs that are no longer measured (their change is now in pod_transport.py itself)
 OBSOLETE_TOOLS = ("ours-1frame", "backup.yml-1frame")
 XFER_TOOLS = ("ours", "kubectl-cp", "k8s_cp")
+# the sides of the restore comparison, in table order (restore.yml first: every ratio is ours / another)
+RESTORE_TOOLS = collections.OrderedDict([
+    ("restore.yml", "playbooks/restore.yml"), ("restore.yml-all-at-once", "restore.yml, etcd stopped all at once"),
+    ("documented", "documented procedure"),
+    ("correct", "correct by hand"), ("floor", "floor")])
 
 
 def load(path):
@@ -61,28 +66,39 @@ def main():
     # 1. restore
     rs = [r for r in rows if r.get("section") == "restore"]
     if rs:
+        tools = [t for t in RESTORE_TOOLS if any(r["tool"] == t for r in rs)]
         md += ["## 1. Restore of 3 members: API downtime (first API Deployment at 0 → all three 3/3 Available)", "",
-               "| etcd data | playbooks/restore.yml | documented procedure | ratio | verify restore.yml | verify documented |",
-               "|---|---|---|---|---|---|"]
+               "Seconds, median (min–max). ratio = median of restore.yml / median of the other; minus floor = median "
+               "of restore.yml − median of the floor. Verify: `etcd-data verify --expect A --members 3` after each "
+               "run (every member by data).", "",
+               "| etcd data | " + " | ".join(RESTORE_TOOLS[t] for t in tools) + " | "
+               + " | ".join("ours / %s" % RESTORE_TOOLS[t] for t in tools[1:] if t != "floor")
+               + (" | ours minus floor" if "floor" in tools else "") + " |",
+               "|---|" + "---|" * (len(tools) + len([t for t in tools[1:] if t != "floor"]) + ("floor" in tools))]
+        verdicts = ["", "| etcd data | " + " | ".join("verify %s" % RESTORE_TOOLS[t] for t in tools) + " |",
+                    "|---|" + "---|" * len(tools)]
         for size in sorted({r["size_mib"] for r in rs}):
-            a = [r for r in rs if r["size_mib"] == size and r["tool"] == "restore.yml"]
-            b = [r for r in rs if r["size_mib"] == size and r["tool"] == "documented"]
-            ma, mb = mmm([r.get("downtime_seconds") for r in a]), mmm([r.get("downtime_seconds") for r in b])
-            va = collections.Counter(r["verify"] for r in a)
-            vb = collections.Counter(r["verify"] for r in b)
-            dnf_a = sum(1 for r in a if r.get("downtime_seconds") is None)
-            dnf_b = sum(1 for r in b if r.get("downtime_seconds") is None)
-            md.append("| %s MiB | %s s%s | %s s%s | **%s** | %s | %s |" % (
-                size, fmt(ma), " (+%d never up)" % dnf_a if dnf_a else "", fmt(mb),
-                " (+%d never up)" % dnf_b if dnf_b else "", ratio(ma, mb),
-                ", ".join("%s %d/%d" % (k, v, len(a)) for k, v in sorted(va.items())),
-                ", ".join("%s %d/%d" % (k, v, len(b)) for k, v in sorted(vb.items()))))
-            chart.setdefault("restore", []).append(("%s MiB" % size, ma, mb))
+            by_tool = dict((t, [r for r in rs if r["size_mib"] == size and r["tool"] == t]) for t in tools)
+            stats = dict((t, mmm([r.get("downtime_seconds") for r in by_tool[t]])) for t in tools)
+            cells = []
+            for t in tools:
+                never = sum(1 for r in by_tool[t] if r.get("downtime_seconds") is None)
+                cells.append("%s s%s" % (fmt(stats[t]), " (+%d never up)" % never if never else ""))
+            cells += ["**%s**" % ratio(stats["restore.yml"], stats[t]) for t in tools[1:] if t != "floor"]
+            if "floor" in tools:
+                ours, floor = stats.get("restore.yml"), stats["floor"]
+                cells.append("**%+.1f s**" % (ours[0] - floor[0]) if ours and floor else "n/a")
+            md.append("| %s MiB | %s |" % (size, " | ".join(cells)))
+            verdicts.append("| %s MiB | %s |" % (size, " | ".join(
+                ", ".join("%s %d/%d" % (k, v, len(by_tool[t])) for k, v in sorted(collections.Counter(r["verify"] for r in by_tool[t]).items()))
+                for t in tools)))
+            chart.setdefault("restore", ([RESTORE_TOOLS[t] for t in tools], []))[1].append(("%s MiB" % size, [stats[t] for t in tools]))
+        md += verdicts
         md.append("")
 
         # 4. phases
         phases = collections.OrderedDict()
-        for r in rs:
+        for r in (r for r in rs if r["tool"] == "restore.yml"):
             p = r.get("phases_reached_at") or {}
             if not p:
                 continue
@@ -149,7 +165,7 @@ def main():
             snap = max([r.get("snapshot_mib", 0) for r in bs if r["size_mib"] == size] or [0])
             md.append("| %s MiB | %s MiB | %s s | %s s | **%s** |" % (
                 size, snap, fmt(a), fmt(b), ratio(a, b)))
-            chart.setdefault("backup", []).append(("%s MiB" % size, a, b))
+            chart.setdefault("backup", (["backup.yml", "bare script"], []))[1].append(("%s MiB" % size, [a, b]))
         md.append("")
 
     open(out_md, "w").write("\n".join(md) + "\n")
@@ -171,14 +187,16 @@ def plot(chart, out_png):
         axes = [axes]
     for ax, name in zip(axes, panels):
         if name in ("restore", "backup"):
-            labels = [x[0] for x in chart[name]]
+            tool_labels, groups = chart[name]
+            labels = [g[0] for g in groups]
             xs = range(len(labels))
-            for off, idx, lab in ((-0.2, 1, "restore.yml" if name == "restore" else "backup.yml"),
-                                  (0.2, 2, "documented" if name == "restore" else "bare script")):
-                med = [x[idx][0] if x[idx] else 0 for x in chart[name]]
-                err = [[(x[idx][0] - x[idx][1]) if x[idx] else 0 for x in chart[name]],
-                       [(x[idx][2] - x[idx][0]) if x[idx] else 0 for x in chart[name]]]
-                ax.bar([i + off for i in xs], med, 0.4, yerr=err, capsize=4, label=lab)
+            width = 0.8 / len(tool_labels)
+            for idx, lab in enumerate(tool_labels):
+                off = (idx - (len(tool_labels) - 1) / 2.0) * width
+                med = [g[1][idx][0] if g[1][idx] else 0 for g in groups]
+                err = [[(g[1][idx][0] - g[1][idx][1]) if g[1][idx] else 0 for g in groups],
+                       [(g[1][idx][2] - g[1][idx][0]) if g[1][idx] else 0 for g in groups]]
+                ax.bar([i + off for i in xs], med, width, yerr=err, capsize=3, label=lab)
             ax.set_xticks(list(xs))
             ax.set_xticklabels(labels)
             ax.set_ylabel("seconds (median, min–max)")

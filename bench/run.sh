@@ -6,6 +6,9 @@
 #
 # Env: BENCH_REPS (3), BENCH_RESTORE_SIZES ("64 512", MiB of bulk data seeded into etcd),
 #      BENCH_XFER_SIZES ("64 512 2048", MiB), BENCH_SECTIONS ("transfer backup restore"),
+#      BENCH_RESTORE_TOOLS ("restore.yml documented correct floor": ours, the published procedure, and
+#      bench/by-hand.sh's correct manual restore and floor; restore.yml-all-at-once is ours with
+#      restore_stop_leader_last=false),
 #      BENCH_XFER_TIMEOUT (s per transfer, 600), BENCH_WORK (/tmp/hcp-etcd-bench), BENCH_KEEP=1 keeps
 #      the bench-* control planes, BENCH_OUT (bench/) where results.{md,png,jsonl} go.
 #      Several runs (e.g. sections run side by side) are merged with:
@@ -29,6 +32,7 @@ else
   REPS=${BENCH_REPS:-3}; RESTORE_SIZES=${BENCH_RESTORE_SIZES:-64 512}; XFER_SIZES=${BENCH_XFER_SIZES:-64 512 2048}
 fi
 SECTIONS=${BENCH_SECTIONS:-transfer backup restore}
+RESTORE_TOOLS=${BENCH_RESTORE_TOOLS:-restore.yml documented correct floor}
 XFER_TIMEOUT=${BENCH_XFER_TIMEOUT:-600}
 WORKROOT=${BENCH_WORK:-/tmp/hcp-etcd-bench}
 RUN=$WORKROOT/run-$(date -u +%Y%m%dT%H%M%SZ)
@@ -183,11 +187,14 @@ restore_once() {  # TOOL SIZE REP SNAPSHOT
   sleep 2
   local t1 t2 rc
   t1=$(now)
-  if [ "$tool" = restore.yml ]; then
+  if [ "$tool" = restore.yml ] || [ "$tool" = restore.yml-all-at-once ]; then
     ansible-playbook playbooks/restore.yml -e cluster_name="$name" -e snapshot="$snap" -e confirm=true -e force=true \
-      -e restore_work_dir="$w" >"$w/out.log" 2>&1; rc=$?
-  else
+      -e restore_work_dir="$w" -e restore_stop_leader_last="$([ "$tool" = restore.yml ] && echo true || echo false)" \
+      >"$w/out.log" 2>&1; rc=$?
+  elif [ "$tool" = documented ]; then
     CLUSTER_NAME=$name SNAPSHOT=$snap tests/e2e/documented-procedure.sh restore >"$w/out.log" 2>&1; rc=$?
+  else  # correct | floor
+    CLUSTER_NAME=$name SNAPSHOT=$snap bench/by-hand.sh "$tool" >"$w/out.log" 2>&1; rc=$?
   fi
   t2=$(now)
   # give the API up to 300 s after the procedure ends to become Available 3/3 again
@@ -232,8 +239,7 @@ section_restore() {
     fi
     log "restore ${size}MiB from $snap ($(du -m "$snap" | cut -f1) MiB)"
     for rep in $(seq 1 "$REPS"); do
-      restore_once restore.yml "$size" "$rep" "$snap"
-      restore_once documented "$size" "$rep" "$snap"
+      for tool in $RESTORE_TOOLS; do restore_once "$tool" "$size" "$rep" "$snap"; done
     done
   done
 }

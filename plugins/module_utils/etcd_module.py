@@ -222,3 +222,52 @@ class EtcdModule(AnsibleK8SModule):
             )
         except Exception as exc:  # pylint: disable=broad-except
             self.fail_json("unexpected error: %s" % to_text(exc), exception=traceback.format_exc())
+
+
+class EtcdMember(object):
+    """etcdctl against one member, from inside its own pod (the module's O(endpoint), by default the
+    member's own localhost listener), so that each answer is that member's and not the cluster's."""
+
+    def __init__(self, module, name):
+        params = module.params
+        self.name = name
+        self.transport = module.transport(params["namespace"], name, params["container"], timeout=params["timeout"])
+        self.tls = None
+        self.module = module
+
+    def run(self, *args):
+        """etcdctl ARGS against this member; its raw output."""
+        if self.tls is None:
+            files = self.module.etcd_tls(self.transport)
+            self.tls = etcd_cli.tls_args(self.module.params["endpoint"], files["cacert"], files["cert"], files["key"])
+        return self.transport.exec_ok(["etcdctl"] + self.tls + list(args), what="etcdctl %s" % " ".join(args[:2]))
+
+    def etcdctl(self, *args):
+        return etcd_cli.parse_json_output(self.run(*(list(args) + ["-w", "json"])), "etcdctl %s" % args[0])
+
+    def status(self):
+        status = self.etcdctl("endpoint", "status")[0]["Status"]
+        header = status.get("header") or {}
+        return {
+            "name": self.name,
+            "revision": int(header.get("revision", 0)),
+            "cluster_id": header.get("cluster_id"),
+            "member_id": header.get("member_id"),
+            "leader": status.get("leader"),
+            "version": status.get("version"),
+        }
+
+    def keys_at(self, revision):
+        # the response's count is the number of matching keys whatever the limit (etcd 3.4 and later)
+        return etcd_cli.parse_keys_count(self.run(*etcd_cli.keys_at_args(revision)))
+
+    def hash_at(self, revision):
+        return etcd_cli.parse_hashkv(self.run(*etcd_cli.hashkv_args(revision)))
+
+    def started_members(self):
+        return [m for m in self.etcdctl("member", "list").get("members", []) if m.get("name")]
+
+    def move_leader(self, member_id):
+        """Hand this member's leadership to ``member_id`` (etcdctl finds the leader among its endpoints:
+        this member's own, so it must be the leader)."""
+        return self.run("move-leader", "%x" % int(member_id))
