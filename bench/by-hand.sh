@@ -15,21 +15,18 @@
 #                        etcd and the API servers at once, unpause. No check of any kind.
 #
 # Env: CLUSTER_NAME, HOSTED_CLUSTER_NAMESPACE (clusters), SNAPSHOT (a `snapshot save` file), KUBECONFIG
-# (default: the local test cluster), KUBECTL. Helper pods run as the etcd pods do (their securityContext),
+# (default: the local test cluster), HCP_ETCD_KUBECTL. Helper pods run as the etcd pods do (their securityContext),
 # so the restored files belong to etcd's user. Prints each step with its time; exits non-zero when a
 # step failed (it goes on, as a hand-run script would).
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../tests/cluster/versions.env"
-KUBECTL=${KUBECTL:-${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
-if [ -z "${KUBECONFIG:-}" ]; then KUBECONFIG=$("$here/../tests/cluster/cluster.sh" kubeconfig); fi
-export KUBECONFIG
 mode=${1:-}
 case $mode in correct|floor) ;; *) echo "usage: $0 correct|floor" >&2; exit 2 ;; esac
+SNAPSHOT=${SNAPSHOT:?set SNAPSHOT}
+SNAPSHOT=$(realpath "$SNAPSHOT")  # before script-env.sh moves to the repository
+. "$(dirname "$0")/../tests/e2e/script-env.sh"
 CLUSTER_NAME=${CLUSTER_NAME:?set CLUSTER_NAME}
 HC_NS=${HOSTED_CLUSTER_NAMESPACE:-clusters}
 NS=$HC_NS-$CLUSTER_NAME
-SNAPSHOT=${SNAPSHOT:?set SNAPSHOT}
 [ -s "$SNAPSHOT" ] || { echo "no snapshot at $SNAPSHOT" >&2; exit 2; }
 APIS=(kube-apiserver openshift-apiserver openshift-oauth-apiserver)
 TLS=(--cacert /etc/etcd/tls/etcd-ca/ca.crt --cert /etc/etcd/tls/client/etcd-client.crt --key /etc/etcd/tls/client/etcd-client.key)
