@@ -178,3 +178,17 @@ def test_run_lock_outlasts_the_longest_background_member_restore(size, expected)
     variables.update(restore_snapshot_file={"size": size}, restore_topology={"volume_bytes": 8 * 2 ** 30})
     templar = Templar(loader=DataLoader(), variables=variables)
     assert int(templar.template(trust_as_template("{{ restore_lock_seconds }}"))) == expected
+
+
+def test_stopping_etcd_never_scales_it_up():
+    """The leader-last stop scales etcd to 1 before 0. From a stopped etcd (a rerun after a crash mid-stop) that
+    would START member 0: the scale to 1 must be conditional on the StatefulSet being at its recorded count."""
+    tasks = list(walk(load("roles/restore/tasks/scale_down_etcd.yml")))
+    scales = [t for t in tasks if "kubernetes.core.k8s_scale" in t]
+    assert [s["kubernetes.core.k8s_scale"]["replicas"] for s in scales] == [1, 0]
+    to_one = scales[0]
+    assert to_one["kubernetes.core.k8s_scale"]["current_replicas"] == "{{ restore_record.etcd_replicas | int }}"
+    assert "restore_record.etcd_replicas | int > 1" in to_one["when"]
+    move = [t for t in tasks if "hcp.etcd.etcd_move_leader" in t]
+    assert len(move) == 1 and move[0]["failed_when"] is False, "moving the leadership is an optimisation: it may fail"
+    assert tasks.index(move[0]) < tasks.index(to_one)
