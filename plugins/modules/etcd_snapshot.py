@@ -104,6 +104,9 @@ options:
     description:
       - The Secret named by the HostedCluster's C(spec.secretEncryption.aescbc.activeKey). Only the
         sha256 of its key is recorded, never the key. Required when O(hosted_cluster) has such a key.
+      - Only C(metadata.name) and C(data.key) are read. Give no more than those two, as
+        every string of this secret option is masked wherever it appears in the results (the Secret's namespace is
+        often the HostedCluster's, its owner the HostedCluster's UID).
     type: dict
   force:
     description: Take a new snapshot even when O(dest) already matches its sidecar.

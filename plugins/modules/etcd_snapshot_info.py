@@ -38,6 +38,9 @@ options:
     description:
       - The Secret named by the HostedCluster's C(spec.secretEncryption.aescbc.activeKey); only its key's
         sha256 is compared. Required when O(hosted_cluster) has such a key.
+      - Only C(metadata.name) and C(data.key) are read. Give no more than those two, as
+        every string of this secret option is masked wherever it appears in the results (the Secret's namespace is
+        often the HostedCluster's, its owner the HostedCluster's UID).
     type: dict
   etcd_version:
     description: Version of the etcd that runs now (for example C(3.5.16)); empty when it could not be read.

@@ -9,7 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.hcp.etcd.plugins.filter.hcp_etcd import pods_selected_by, quantity_bytes
+from ansible_collections.hcp.etcd.plugins.filter.hcp_etcd import age_decrypt, age_encrypt, pods_selected_by, quantity_bytes
 
 
 def pod(name, **labels):
@@ -46,3 +46,45 @@ def test_quantity_bytes():
     assert quantity_bytes("100m") == 1  # a fraction of a byte rounds up
     with pytest.raises(AnsibleFilterError, match="not a storage quantity"):
         quantity_bytes("eight gigabytes")
+
+
+SECRET_YAML = "apiVersion: v1\nkind: Secret\ndata:\n  key: c2VjcmV0LWtleS1ieXRlcw==\n"
+
+
+def age_pair():
+    x25519 = pytest.importorskip("pyrage").x25519
+    identity = x25519.Identity.generate()
+    return "# created: by the test\n%s\n" % identity, str(identity.to_public())
+
+
+def test_age_encrypt_is_armored_holds_nothing_in_clear_and_decrypts_back():
+    identity, recipient = age_pair()
+    sealed = age_encrypt(SECRET_YAML, [recipient])
+    assert sealed.startswith("-----BEGIN AGE ENCRYPTED FILE-----")
+    assert "c2VjcmV0LWtleS1ieXRlcw" not in sealed and "Secret" not in sealed
+    assert age_decrypt(sealed, identity) == SECRET_YAML
+
+
+def test_age_encrypt_to_several_recipients_each_decrypts():
+    (id1, r1), (id2, r2) = age_pair(), age_pair()
+    sealed = age_encrypt(SECRET_YAML, [r1, r2])
+    assert age_decrypt(sealed, id1) == age_decrypt(sealed, id2) == SECRET_YAML
+
+
+@pytest.mark.parametrize("recipients, message", [
+    (["ssh-ed25519 AAAA"], "is not an age X25519 recipient"),
+    ([], "at least one age recipient"),
+])
+def test_age_encrypt_refuses_what_is_not_a_recipient(recipients, message):
+    pytest.importorskip("pyrage")
+    with pytest.raises(AnsibleFilterError, match=message):
+        age_encrypt(SECRET_YAML, recipients)
+
+
+def test_age_decrypt_with_another_identity_says_so():
+    _id1, r1 = age_pair()
+    id2, _r2 = age_pair()
+    with pytest.raises(AnsibleFilterError, match="does not decrypt"):
+        age_decrypt(age_encrypt(SECRET_YAML, [r1]), id2)
+    with pytest.raises(AnsibleFilterError, match="identity file"):
+        age_decrypt(age_encrypt(SECRET_YAML, [r1]), "not a key")
