@@ -39,12 +39,10 @@ def quantity_bytes(quantity):
 
 
 def container_setting(container, env_name, flag):
-    """An etcd setting of the container: its environment variable (the StatefulSet of OpenShift 4.18+)
-    or its flag in the command and arguments (4.14 to 4.17: ``--flag=value`` or ``--flag value``, also
-    inside a ``sh -c`` script); None when neither is set."""
-    for item in container.get("env") or []:
-        if item.get("name") == env_name and "value" in item:
-            return item["value"]
+    """An etcd setting of the container: its flag in the command and arguments (4.14 to 4.17:
+    ``--flag=value`` or ``--flag value``, also inside a ``sh -c`` script) or its environment variable (the
+    StatefulSet of OpenShift 4.18+); None when neither is set. The flag wins, as in etcd, which ignores an
+    environment variable that a flag shadows."""
     words = []
     for part in list(container.get("command") or []) + list(container.get("args") or []):
         words.extend(str(part).split())
@@ -53,7 +51,19 @@ def container_setting(container, env_name, flag):
             return word[len(flag) + 1:].strip("'\"")
         if word == flag and index + 1 < len(words):
             return words[index + 1].strip("'\"")
+    for item in container.get("env") or []:
+        if item.get("name") == env_name and "value" in item:
+            return item["value"]
     return None
+
+
+def backend_quota(setting):
+    """etcd's backend quota in bytes for its ``--quota-backend-bytes`` setting: unset or 0 is etcd's default
+    (2 GiB), a negative value disables the quota (None)."""
+    quota = quantity_bytes(setting) if setting not in (None, "") else 0
+    if quota < 0:
+        return None
+    return quota or DEFAULT_QUOTA_BYTES
 
 
 def etcd_topology(statefulset, hosted_cluster=None):
@@ -86,8 +96,7 @@ def etcd_topology(statefulset, hosted_cluster=None):
             "selector": ["%s=%s" % item for item in sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items())],
             "initial_cluster_token": container_setting(etcd, "ETCD_INITIAL_CLUSTER_TOKEN", "--initial-cluster-token")
             or DEFAULT_TOKEN,
-            "quota_backend_bytes": quantity_bytes(
-                container_setting(etcd, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes") or DEFAULT_QUOTA_BYTES),
+            "quota_backend_bytes": backend_quota(container_setting(etcd, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes")),
             "pvc_spec": claim_spec,
             "pvc_labels": labels,
             "volume_bytes": quantity_bytes(storage),

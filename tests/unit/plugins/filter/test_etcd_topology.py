@@ -12,6 +12,7 @@ __metaclass__ = type
 import copy
 import os
 
+import pytest
 import yaml
 
 from ansible_collections.hcp.etcd.plugins.filter import hcp_etcd
@@ -69,7 +70,7 @@ def test_container_setting_forms():
     setting = hcp_etcd.container_setting
     assert setting({"command": ["etcd", "--quota-backend-bytes=100"]}, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes") == "100"
     assert setting({"args": ["--quota-backend-bytes", "'200'"]}, "X", "--quota-backend-bytes") == "200"
-    assert setting({"env": [{"name": "X", "value": "300"}], "command": ["etcd", "--q=1"]}, "X", "--q") == "300"
+    assert setting({"env": [{"name": "X", "value": "300"}], "command": ["etcd", "--q=1"]}, "X", "--q") == "1"  # the flag shadows the environment variable, as in etcd
     assert setting({"env": [{"name": "X", "valueFrom": {}}]}, "X", "--q") is None
     assert setting({"command": ["etcd", "--quota-backend-bytes-extra=5"]}, "X", "--quota-backend-bytes") is None
 
@@ -84,3 +85,19 @@ def test_store_options_leave_empty_values_to_the_environment():
         "store": "s3://b", "region": "eu-1", "ca_bundle": "/ca.pem", "validate_certs": False}
     # a local snapshot path: no store, the module is not called
     assert store_options("/backups/etcd-snapshot.db", bucket_only=True)["store"] == "/backups/etcd-snapshot.db"
+
+
+@pytest.mark.parametrize("setting, quota", [
+    ("8589934592", 8 * 2 ** 30),
+    ("0", 2 * 2 ** 30),      # etcd's default
+    (None, 2 * 2 ** 30),
+    ("-1", None),            # disabled: never exceeded
+])
+def test_backend_quota_reads_etcd_semantics(setting, quota):
+    assert hcp_etcd.backend_quota(setting) == quota
+
+
+def test_the_flag_wins_over_the_environment_as_in_etcd():
+    container = {"command": ["etcd", "--quota-backend-bytes=4294967296"],
+                 "env": [{"name": "ETCD_QUOTA_BACKEND_BYTES", "value": "8589934592"}]}
+    assert hcp_etcd.container_setting(container, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes") == "4294967296"
