@@ -21,16 +21,25 @@ recipients, encrypted to them (``pyrage``); the object names stay those of the l
 sidecar is the local sidecar (in clear: it holds no secret) plus ``store``: the encoding, the age
 recipients (public keys) and each stored object's sha256 and size. A download checks the stored bytes'
 sha256, decrypts and decompresses file to file, and checks the plain snapshot's sha256 against the sidecar.
+
+An upload is streamed: each file is encoded while it is sent (``EncodedStream``, a multipart upload of
+unknown length in ``PART_SIZE`` parts), with no scratch copy on the controller and memory bounded by a
+few parts whatever the file's size. The stored sha256 and size are those of the bytes handed to the
+client; the snapshot's plain sha256 is checked when the encoder reaches the end of the file, before the
+client can complete the object.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import hashlib
+import io
 import json
 import os
 import re
+import threading
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
 
@@ -71,6 +80,10 @@ BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 # Multipart part size: memory on the controller is at most a few parts, whatever the snapshot's size.
 PART_SIZE = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
+# Encrypted bytes waiting between the age encryption's thread and the upload: at most this much (plus one age chunk).
+ENCODE_BUFFER = 4 * CHUNK
+# How long a stopped upload waits for the encryption's thread to end (it ends at its next write).
+ENCODER_JOIN_TIMEOUT = 60
 CREDENTIAL_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken")
 
 
@@ -198,6 +211,187 @@ class HashingReader:
         return data
 
 
+class _Buffer:
+    """A bounded buffer between a thread that writes (the age encryption, push-based) and a reader that pulls.
+
+    ``write`` blocks while ``limit`` bytes wait and fails once the reader has closed it; ``get`` blocks until
+    there is something to read or the writer has finished (then it returns b"")."""
+
+    def __init__(self, limit):
+        self._cond = threading.Condition()
+        self._chunks = collections.deque()
+        self._size = 0
+        self._limit = limit
+        self._finished = False
+        self._closed = False
+
+    def write(self, data):
+        data = bytes(data)
+        with self._cond:
+            while self._size >= self._limit and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise BrokenPipeError("the upload stopped reading")
+            self._chunks.append(data)
+            self._size += len(data)
+            self._cond.notify_all()
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def finish(self):
+        """The writer is done (whether it succeeded or not)."""
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    def close(self):
+        """The reader is done: drop what waits, make the writer's next write fail."""
+        with self._cond:
+            self._closed = True
+            self._chunks.clear()
+            self._size = 0
+            self._cond.notify_all()
+
+    def get(self, size):
+        """At most ``size`` bytes; b"" once the writer finished and everything was read."""
+        with self._cond:
+            while not self._chunks and not self._finished and not self._closed:
+                self._cond.wait()
+            if not self._chunks:
+                return b""
+            chunk = self._chunks.popleft()
+            if len(chunk) > size:
+                self._chunks.appendleft(chunk[size:])
+                chunk = chunk[:size]
+            self._size -= len(chunk)
+            self._cond.notify_all()
+            return chunk
+
+
+class _FirstError:
+    """A reader that remembers the first exception of the reader it wraps (pyrage reports it only as text)."""
+
+    def __init__(self, reader):
+        self._reader = reader
+        self.error = None
+
+    def read(self, size=-1):
+        try:
+            return self._reader.read(size)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            raise
+
+
+class EncodedStream:
+    """A local file encoded on the fly (zstd, age), as the reader of a put_object of unknown length.
+
+    The file is read once, through a hash of its plain content; zstd pulls (``stream_reader``); age pushes
+    (``pyrage.encrypt_io``), so it runs in a thread that writes into a bounded buffer (``ENCODE_BUFFER``).
+    ``read(n)`` returns n bytes but at the end (the client builds each part from one read), and hashes and
+    counts what it returns: ``sha256`` and ``size`` are those of the bytes the client got. When the encoded
+    bytes end (the file's end, or the encoder's failure), before the client is told so and can complete the
+    object, the thread is joined and its failure (or the file's or zstd's without a thread), or a plain
+    sha256 other than ``plain_sha256``, is raised as a StoreError; it stays in ``error`` for the caller,
+    whatever the client did with it. ``close`` stops the thread (its next write fails) and closes the file."""
+
+    def __init__(self, path, compression="zstd", recipients=(), plain_sha256=None, what=None):
+        self.path = path
+        self.what = what or path
+        self.plain_sha256 = plain_sha256
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.error = None
+        self.finished = False
+        self._thread = self._buffer = None
+        self._thread_error = None
+        self._handle = open(path, "rb")
+        self.plain = HashingReader(self._handle)
+        self._source = _FirstError(zstandard.ZstdCompressor(level=3).stream_reader(self.plain) if compression == "zstd" else self.plain)
+        if recipients:
+            self._buffer = _Buffer(ENCODE_BUFFER)
+            self._thread = threading.Thread(target=self._encrypt, args=(list(recipients),), name="hcp-etcd-encrypt")
+            self._thread.daemon = True
+            self._thread.start()
+            self._pull = self._buffer.get
+        else:
+            self._pull = self._source.read
+
+    def _encrypt(self, recipients):
+        try:
+            pyrage.encrypt_io(self._source, self._buffer, recipients)
+        except BaseException as exc:  # surfaces in the reader at the end of the stream
+            self._thread_error = self._source.error or exc
+        finally:
+            self._buffer.finish()
+
+    def _fail(self, exc):
+        if self.error is None:
+            self.error = StoreError("%s: reading or encoding %s failed while it was uploaded (%s: %s); nothing of this backup "
+                                    "was left in the store; back up again" % (self.what, self.path, type(exc).__name__, exc))
+            self.error.__cause__ = exc
+        return self.error
+
+    def _end(self):
+        if self._thread is not None:
+            self._thread.join()
+            if self._thread_error is not None:
+                raise self._fail(self._thread_error)
+        plain = self.plain.sha256.hexdigest()
+        if self.plain_sha256 is not None and plain != self.plain_sha256:
+            self.error = StoreError("the snapshot %s has sha256 %s, its sidecar says %s: the local file changed; nothing was "
+                                    "left in the store; back up again" % (self.path, plain, self.plain_sha256))
+            raise self.error
+        self.finished = True
+
+    def read(self, size=-1):
+        if self.error is not None:
+            raise self.error
+        if self.finished or size == 0:
+            return b""
+        # one bytes object of ``size`` bytes: the client concatenates what each read returns (quadratic in small
+        # pieces); a BytesIO's getvalue() hands over its own buffer (no second copy of the part in memory)
+        first, joined, got = b"", None, 0
+        while size is None or size < 0 or got < size:
+            try:
+                chunk = self._pull(size - got if size is not None and size >= 0 else CHUNK)
+            except Exception as exc:  # the file or zstd, without a thread
+                raise self._fail(self._source.error or exc)
+            if not chunk:
+                self._end()
+                break
+            if not got:
+                first = chunk
+            else:
+                if joined is None:
+                    joined = io.BytesIO()
+                    if size is not None and size > 0:  # the part's memory taken once, not grown piece by piece
+                        joined.seek(min(size, PART_SIZE + 1) - 1)
+                        joined.write(b"\0")
+                        joined.seek(0)
+                    joined.write(first)
+                    first = b""
+                joined.write(chunk)
+            got += len(chunk)
+        if joined is not None:
+            joined.truncate(got)
+            first, joined = joined.getvalue(), None
+        data = first
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def close(self):
+        if self._buffer is not None:
+            self._buffer.close()
+        if self._thread is not None:
+            self._thread.join(ENCODER_JOIN_TIMEOUT)
+        self._handle.close()
+
+
 class BackupStore:
     """One bucket and prefix of an S3-compatible store."""
 
@@ -278,10 +472,11 @@ class BackupStore:
     def upload_backup(self, src, path, exclude=()):
         """Upload the complete local backup directory ``src`` to ``<prefix>/<path>/``, encoded, the sidecar last.
 
-        Every file but the sidecar is encoded (zstd, age) into a scratch directory beside ``src`` and
-        uploaded; the snapshot's plain sha256 (computed while it is encoded) must equal the sidecar's,
-        otherwise nothing is left in the store. The stored sidecar records the encoding and every stored
-        object's sha256 and size. Returns the keys, the snapshot's sha256 and URL, and the sizes."""
+        Every file but the sidecar is encoded (zstd, age) while it is uploaded (``EncodedStream``: a multipart
+        upload of unknown length, no scratch copy on the controller); the snapshot's plain sha256 (computed while
+        it is read) must equal the sidecar's before its object can be completed. The stored sidecar records the
+        encoding and every stored object's sha256 and size, those of the bytes sent. On any failure every object
+        of this backup already uploaded is removed. Returns the keys, the snapshot's sha256 and URL, and the sizes."""
         sidecar_file = os.path.join(src, SIDECAR)
         with open(sidecar_file) as handle:
             sidecar = json.load(handle)
@@ -289,49 +484,50 @@ class BackupStore:
             raise StoreError("the snapshot and its sidecar are always uploaded; remove them from exclude")
         names = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)) and n not in exclude and n != SIDECAR)
         encoding = encoding_name(self.compression, self.recipients)
-        scratch = os.path.join(os.path.dirname(os.path.abspath(src)), ".%s.upload" % os.path.basename(os.path.abspath(src)))
-        os.makedirs(scratch, mode=0o700, exist_ok=True)
-        uploaded, files = [], {}
+        uploaded, files, current = [], {}, None
         try:
             for name in names:
-                stored_file = os.path.join(scratch, name)
-                plain_sha256, stored_sha256, stored_size = encode_file(os.path.join(src, name), stored_file, self.compression, self.recipients)
-                if name == SNAPSHOT and plain_sha256 != sidecar.get("sha256"):
-                    raise StoreError("the snapshot %s has sha256 %s, its sidecar says %s: the local file changed; nothing was "
-                                     "left in the store; back up again" % (os.path.join(src, name), plain_sha256, sidecar.get("sha256")))
-                sent = self._put_file(stored_file, self.key(path, name))
-                os.unlink(stored_file)
-                uploaded.append(self.key(path, name))
-                if sent != stored_sha256:
-                    raise StoreError("%s: the bytes sent have sha256 %s, the encoded file %s; the scratch file changed while it "
-                                     "was sent; back up again" % (self.key(path, name), sent, stored_sha256))
+                current = self.key(path, name)
+                stored_sha256, stored_size = self._put_encoded(
+                    os.path.join(src, name), current, encoding, sidecar.get("sha256") if name == SNAPSHOT else None)
+                uploaded.append(current)
                 files[name] = {"sha256": stored_sha256, "size": stored_size}
-            stored_sidecar = dict(sidecar, store={"encoding": encoding, "recipients": self.recipient_keys, "files": files})
-            self._call("uploading %s" % SIDECAR, self.client.put_object, self.bucket, self.key(path, SIDECAR),
-                       _Bytes(json.dumps(stored_sidecar, indent=2, sort_keys=True).encode("utf-8")),
-                       len(json.dumps(stored_sidecar, indent=2, sort_keys=True).encode("utf-8")))
-            uploaded.append(self.key(path, SIDECAR))
-        except Exception:
-            for key in uploaded:
+            body = json.dumps(dict(sidecar, store={"encoding": encoding, "recipients": self.recipient_keys, "files": files}),
+                              indent=2, sort_keys=True).encode("utf-8")
+            current = self.key(path, SIDECAR)
+            self._call("uploading %s" % SIDECAR, self.client.put_object, self.bucket, current, _Bytes(body), len(body))
+            uploaded.append(current)
+        except BaseException:
+            # the object whose upload failed too: a multipart upload completed by the server whose answer was lost
+            for key in uploaded + ([current] if current and current not in uploaded else []):
                 try:
                     self.client.remove_object(self.bucket, key)
                 except Exception:  # the failure being reported matters more
                     pass
             raise
-        finally:
-            for leftover in os.listdir(scratch):
-                os.unlink(os.path.join(scratch, leftover))
-            os.rmdir(scratch)
         return {"keys": uploaded, "sha256": sidecar.get("sha256"), "url": self.object_url(self.key(path, SNAPSHOT)),
                 "encoding": encoding, "size": sidecar.get("size"), "stored_size": files[SNAPSHOT]["size"]}
 
-    def _put_file(self, local, key):
-        size = os.path.getsize(local)
-        with open(local, "rb") as handle:
-            reader = HashingReader(handle)
-            self._call("uploading %s" % key, self.client.put_object, self.bucket, key, reader, size,
-                       part_size=PART_SIZE, num_parallel_uploads=1)
-        return reader.sha256.hexdigest()
+    def _put_encoded(self, local, key, encoding, plain_sha256=None):
+        """Upload ``local`` encoded on the fly to ``key`` (multipart, length unknown); returns the sha256 and size sent."""
+        stream = EncodedStream(local, self.compression, self.recipients, plain_sha256=plain_sha256, what="%s (%s)" % (self.object_url(key), encoding))
+        try:
+            try:
+                self._call("uploading %s" % key, self.client.put_object, self.bucket, key, stream, -1,
+                           part_size=PART_SIZE, num_parallel_uploads=1)
+            except Exception:
+                # the encoder's failure (or the snapshot's mismatch) is the cause, whatever the client made of it
+                if stream.error is not None:
+                    raise stream.error
+                raise
+            if stream.error is not None:
+                raise stream.error
+            if not stream.finished:
+                raise StoreError("%s: the client stored the object after %d bytes, before the end of the encoded file; "
+                                 "back up again" % (self.object_url(key), stream.size))
+        finally:
+            stream.close()
+        return stream.sha256.hexdigest(), stream.size
 
     def download_snapshot(self, url, dest_dir):
         """Download a snapshot (``s3://bucket/key``) and its sidecar into ``dest_dir`` (0700), files 0600.

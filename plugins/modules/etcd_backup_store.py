@@ -19,15 +19,17 @@ description:
     snapshot from it for a restore, lists the backups of a cluster and applies retention in the bucket.
   - Below the prefix a backup keeps the layout of a local backup, C(<hosted_cluster_namespace>/<cluster_name>/<UTC time>/).
     A backup counts only when its sidecar C(etcd-snapshot.db.json) is stored; the sidecar is uploaded last, after
-    the snapshot's sha256 computed while it was encoded equals the sidecar's and every object's bytes sent equal
-    the encoded file's. An upload cut short leaves no sidecar (its multipart upload is aborted) and is never
-    listed, restored or counted.
+    the snapshot's sha256 computed while it was read equals the sidecar's (checked at the end of the file, before
+    its object can be completed). An upload cut short or failed leaves no sidecar (its multipart upload is aborted,
+    the objects of the backup already stored are removed) and is never listed, restored or counted.
   - Every file but the sidecar is stored compressed with zstd (O(compression)) and, given O(age_recipients),
     encrypted to them with age; the object names stay the local ones. The stored sidecar adds the encoding,
     the recipients (public keys) and each object's stored sha256 and size.
-  - Encoding, uploads and downloads are streamed file to file and in 16 MiB parts, so the controller's memory stays
-    flat whatever the size. A download checks the stored bytes' sha256, decrypts and decompresses, and renames
-    the snapshot into place only when its sha256 equals the sidecar's.
+  - An upload encodes each file while it sends it (a multipart upload of unknown length in 16 MiB parts), with no
+    scratch copy on the controller; the stored sha256 and size the sidecar records are those of the bytes sent.
+    Uploads and downloads keep the controller's memory flat whatever the size. A download checks the stored bytes'
+    sha256, decrypts and decompresses file to file, and renames the snapshot into place only when its sha256
+    equals the sidecar's.
   - Runs on the controller. The client is C(minio) (minio-py) rather than boto3, whose botocore requires
     C(python-dateutil<3) while the kubernetes client these modules use requires C(python-dateutil>=3).
 requirements:

@@ -70,7 +70,8 @@ def test_container_setting_forms():
     setting = hcp_etcd.container_setting
     assert setting({"command": ["etcd", "--quota-backend-bytes=100"]}, "ETCD_QUOTA_BACKEND_BYTES", "--quota-backend-bytes") == "100"
     assert setting({"args": ["--quota-backend-bytes", "'200'"]}, "X", "--quota-backend-bytes") == "200"
-    assert setting({"env": [{"name": "X", "value": "300"}], "command": ["etcd", "--q=1"]}, "X", "--q") == "1"  # the flag shadows the environment variable, as in etcd
+    # the flag shadows the environment variable, as in etcd
+    assert setting({"env": [{"name": "X", "value": "300"}], "command": ["etcd", "--q=1"]}, "X", "--q") == "1"
     assert setting({"env": [{"name": "X", "valueFrom": {}}]}, "X", "--q") is None
     assert setting({"command": ["etcd", "--quota-backend-bytes-extra=5"]}, "X", "--quota-backend-bytes") is None
 

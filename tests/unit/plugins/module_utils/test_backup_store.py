@@ -16,6 +16,8 @@ import stat
 import pytest
 import zstandard
 from minio.error import S3Error
+from minio.helpers import read_part_data
+import pyrage
 from pyrage import x25519
 
 from ansible_collections.hcp.etcd.plugins.module_utils import backup_store
@@ -39,10 +41,16 @@ def s3_error(code):
 
 
 class FakeMinio:
-    """Objects in a dict; ``fail_put`` makes the n-th put raise (a network drop) after reading some bytes."""
+    """Objects in a dict; ``fail_put`` makes the n-th put raise (a network drop) after reading some bytes.
 
-    def __init__(self, buckets=("b",), fail_put=None, denied=False):
+    A put of unknown length (-1) is read as minio-py reads it: parts of ``part_size + 1`` bytes until one comes
+    short (the end of the stream); an exception while reading aborts it (nothing stored, counted in ``aborted``).
+    ``received`` keeps every byte each put read; ``during_put(key)`` and ``after_part(key, n)`` are hooks."""
+
+    def __init__(self, buckets=("b",), fail_put=None, denied=False, during_put=None, after_part=None):
         self.objects, self.buckets, self.fail_put, self.denied, self.puts = {}, set(buckets), fail_put, denied, 0
+        self.during_put, self.after_part = during_put, after_part
+        self.calls, self.received, self.aborted = [], {}, []
 
     def _auth(self):
         if self.denied:
@@ -52,9 +60,29 @@ class FakeMinio:
         self._auth()
         return bucket in self.buckets
 
-    def put_object(self, bucket, key, data, length, **_kw):
+    def put_object(self, bucket, key, data, length, part_size=0, **_kw):
         self._auth()
         self.puts += 1
+        self.calls.append((key, length, part_size))
+        if self.during_put:
+            self.during_put(key)
+        if length < 0:
+            received = self.received[key] = []
+            try:
+                while True:
+                    part = read_part_data(data, part_size + 1)
+                    received.append(part)
+                    if self.fail_put == self.puts:
+                        raise OSError("connection reset by peer")
+                    if self.after_part:
+                        self.after_part(key, len(received))
+                    if len(part) <= part_size:
+                        break
+            except Exception:
+                self.aborted.append(key)
+                raise
+            self.objects[(bucket, key)] = b"".join(received)
+            return
         if self.fail_put == self.puts:
             data.read(length // 2)
             raise OSError("connection reset by peer")
@@ -266,3 +294,198 @@ def test_a_drill_verdict_is_recorded_beside_the_backup_and_listed(tmp_path):
     s.upload_backup(str(local_backup(tmp_path / "2", name="20261201T030000Z")), "clusters/demo/20261201T030000Z")
     s.prune("clusters/demo", keep=1)
     assert not [k for (_b, k) in client.objects if "20261130T030000Z" in k]
+
+
+# ---- the streamed upload: encoded while it is sent, no scratch copy, errors of the encoder's thread surface ----
+
+KEY = "hcp/clusters/demo/20261130T030000Z/"
+
+
+def encoder_threads():
+    import threading
+    return [t for t in threading.enumerate() if t.name == "hcp-etcd-encrypt"]
+
+
+def age_store(client, **kw):
+    identity = x25519.Identity.generate()
+    s = backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client,
+                                 age_recipients=[str(identity.to_public())], **kw)
+    return s, identity
+
+
+def decode(body, identity=None):
+    if identity is not None:
+        body = pyrage.decrypt(body, [identity])
+    return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+
+
+def test_upload_streams_with_no_scratch_copy_beside_the_backup(tmp_path):
+    seen = []
+
+    def during_put(key):  # what the backup's parent directory holds while each object is sent
+        seen.append((key.rsplit("/", 1)[-1], sorted(os.listdir(str(tmp_path)))))
+
+    client = FakeMinio(during_put=during_put)
+    s, _identity = age_store(client)
+    d = local_backup(tmp_path)
+    before = sorted(os.listdir(str(d)))
+    s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    assert [name for name, _listing in seen] == ["encryption-key.yaml", "etcd-snapshot.db", "hostedcluster.yaml", "etcd-snapshot.db.json"]
+    assert all(listing == ["20261130T030000Z"] for _name, listing in seen), seen  # no scratch directory, ever
+    assert sorted(os.listdir(str(d))) == before and sorted(os.listdir(str(tmp_path))) == ["20261130T030000Z"]
+    # every file but the sidecar is a multipart upload of unknown length in PART_SIZE parts
+    assert [(k.rsplit("/", 1)[-1], n, p) for k, n, p in client.calls[:-1]] == [
+        (name, -1, backup_store.PART_SIZE) for name in ("encryption-key.yaml", "etcd-snapshot.db", "hostedcluster.yaml")]
+    assert client.calls[-1][0].endswith("etcd-snapshot.db.json") and client.calls[-1][1] > 0
+    assert not encoder_threads()
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_the_recorded_stored_sha256_and_size_are_those_of_the_bytes_received(tmp_path, monkeypatch, encrypted):
+    monkeypatch.setattr(backup_store, "PART_SIZE", 64 * 1024)  # many parts, each read by the client in one piece
+    client = FakeMinio()
+    if encrypted:
+        s, identity = age_store(client)
+    else:
+        s, identity = store(client), None
+    data = os.urandom(700 * 1024) + b"compressible" * 50000
+    d = local_backup(tmp_path, data=data)
+    result = s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    side = json.loads(client.objects[("b", KEY + "etcd-snapshot.db.json")])
+    assert sorted(side["store"]["files"]) == ["encryption-key.yaml", "etcd-snapshot.db", "hostedcluster.yaml"]
+    for name, meta in side["store"]["files"].items():
+        received = b"".join(client.received[KEY + name])
+        assert meta == {"sha256": hashlib.sha256(received).hexdigest(), "size": len(received)}, name
+        assert client.objects[("b", KEY + name)] == received
+        assert decode(received, identity) == (d / name).read_bytes(), name
+    parts = client.received[KEY + "etcd-snapshot.db"]
+    assert len(parts) > 5 and all(len(p) == backup_store.PART_SIZE + 1 for p in parts[:-1])  # full parts, then the end
+    assert result["stored_size"] == side["store"]["files"]["etcd-snapshot.db"]["size"]
+    assert side["sha256"] == result["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_encoder_reads_at_most_a_bounded_window_ahead_of_the_upload(tmp_path, monkeypatch):
+    monkeypatch.setattr(backup_store, "PART_SIZE", 256 * 1024)
+    monkeypatch.setattr(backup_store, "ENCODE_BUFFER", 256 * 1024)
+    plain_read = []
+
+    class CountingReader(backup_store.HashingReader):
+        def read(self, size=-1):
+            data = super(CountingReader, self).read(size)
+            plain_read.append(len(data))
+            return data
+
+    monkeypatch.setattr(backup_store, "HashingReader", CountingReader)
+    ahead = {}
+
+    def after_part(key, n):
+        if key.endswith("etcd-snapshot.db") and n == 1:
+            import time
+            time.sleep(0.3)  # the encoder's thread runs on until its buffer is full
+            ahead["plain"] = sum(plain_read)
+
+    client = FakeMinio(after_part=after_part)
+    s, identity = age_store(client)
+    data = os.urandom(8 * 1024 * 1024)  # incompressible: the stored bytes are as many as the plain ones
+    d = local_backup(tmp_path, data=data, key=False)
+    del plain_read[:]
+    s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    # one part sent: the file was read no further than that part, the buffer and the encoders' own buffers
+    assert 256 * 1024 < ahead["plain"] < 2 * 1024 * 1024, ahead
+    assert decode(client.objects[("b", KEY + "etcd-snapshot.db")], identity) == data
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_an_encoder_failure_mid_stream_removes_what_was_uploaded(tmp_path, monkeypatch, encrypted):
+    monkeypatch.setattr(backup_store, "PART_SIZE", 128 * 1024)
+
+    class FailingReader(backup_store.HashingReader):  # the disk fails 1 MiB into the snapshot
+        def __init__(self, handle):
+            super(FailingReader, self).__init__(handle)
+            self.done = 0
+
+        def read(self, size=-1):
+            if self.done > 1024 * 1024:
+                raise OSError(5, "Input/output error")
+            data = super(FailingReader, self).read(size)
+            self.done += len(data)
+            return data
+
+    monkeypatch.setattr(backup_store, "HashingReader", FailingReader)
+    client = FakeMinio()
+    s = age_store(client)[0] if encrypted else store(client)
+    d = local_backup(tmp_path, data=os.urandom(3 * 1024 * 1024))
+    with pytest.raises(backup_store.StoreError, match=r"etcd-snapshot.db \(zstd(\+age)?\): reading or encoding .*etcd-snapshot.db "
+                                                      r"failed while it was uploaded \(OSError: .*Input/output error\); nothing"):
+        s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    assert len(client.received[KEY + "etcd-snapshot.db"]) >= 2  # parts had been sent before the failure
+    assert client.aborted == [KEY + "etcd-snapshot.db"]
+    assert KEY + "encryption-key.yaml" in client.received  # uploaded before the snapshot, then removed
+    assert client.objects == {} and s.list_backups("clusters/demo") == ([], [])
+    assert not encoder_threads()
+
+
+def test_the_encryption_threads_failure_surfaces_whatever_the_client_raises(tmp_path, monkeypatch):
+    real = backup_store.pyrage.encrypt_io
+
+    def broken_encrypt_io(reader, writer, recipients):
+        writer.write(b"age-encryption.org/v1\n" + os.urandom(200000))
+        raise RuntimeError("age: the recipient stanza cannot be written")
+
+    class AbortFails(FakeMinio):  # the client's own error (its abort failed) replaces the reader's
+        def put_object(self, bucket, key, data, length, **kw):
+            try:
+                return FakeMinio.put_object(self, bucket, key, data, length, **kw)
+            except backup_store.StoreError:
+                raise s3_error("NoSuchUpload")
+
+    client = AbortFails()
+    s = age_store(client)[0]
+    d = local_backup(tmp_path, key=False)
+    monkeypatch.setattr(backup_store.pyrage, "encrypt_io", broken_encrypt_io)
+    with pytest.raises(backup_store.StoreError, match="reading or encoding .*etcd-snapshot.db failed while it was uploaded "
+                                                      r"\(RuntimeError: age: the recipient stanza cannot be written\)") as err:
+        s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert client.objects == {} and client.aborted == [KEY + "etcd-snapshot.db"]
+    assert not encoder_threads()
+    monkeypatch.setattr(backup_store.pyrage, "encrypt_io", real)
+    assert s.upload_backup(str(d), "clusters/demo/20261130T030000Z")["encoding"] == "zstd+age"
+
+
+def test_a_cut_upload_stops_the_encryption_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(backup_store, "PART_SIZE", 128 * 1024)
+    monkeypatch.setattr(backup_store, "ENCODE_BUFFER", 128 * 1024)
+    client = FakeMinio(fail_put=1)  # the first part of the snapshot is lost: the thread waits on a full buffer
+    s = age_store(client)[0]
+    d = local_backup(tmp_path, data=os.urandom(4 * 1024 * 1024), key=False)
+    with pytest.raises(backup_store.StoreError, match="connection reset"):
+        s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    assert client.objects == {} and client.aborted == [KEY + "etcd-snapshot.db"]
+    assert not encoder_threads()
+
+
+def test_a_snapshot_that_changed_is_never_completed_in_the_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(backup_store, "PART_SIZE", 64 * 1024)
+    client = FakeMinio()
+    s = age_store(client)[0]
+    d = local_backup(tmp_path, data=os.urandom(1024 * 1024), sidecar_sha="0" * 64)
+    with pytest.raises(backup_store.StoreError, match="its sidecar says 0000.*nothing was left in the store"):
+        s.upload_backup(str(d), "clusters/demo/20261130T030000Z")
+    # every part was sent, but the end of the stream (which completes the object) was refused
+    assert sum(len(p) for p in client.received[KEY + "etcd-snapshot.db"]) > 1024 * 1024
+    assert client.aborted == [KEY + "etcd-snapshot.db"] and client.objects == {}
+
+
+def test_an_object_whose_completion_answer_was_lost_is_removed(tmp_path):
+    class LostAnswer(FakeMinio):  # the server completed the snapshot, the client got a reset instead of the answer
+        def put_object(self, bucket, key, data, length, **kw):
+            FakeMinio.put_object(self, bucket, key, data, length, **kw)
+            if key.endswith("etcd-snapshot.db"):
+                raise OSError("connection reset by peer")
+
+    client = LostAnswer()
+    s = store(client)
+    with pytest.raises(backup_store.StoreError, match="connection reset.*while uploading"):
+        s.upload_backup(str(local_backup(tmp_path)), "clusters/demo/20261130T030000Z")
+    assert client.objects == {}
