@@ -62,6 +62,20 @@ for i in 0 1; do
   wait "${pids[$i]}" || { tail -n 30 "$work/up-${clusters[$i]}.log"; fail "hcp.sh up ${clusters[$i]}"; }
 done
 log "control planes ready after $((SECONDS - start)) s"
+# fleet-a encrypts its Secrets (spec.secretEncryption, a key Secret owned by the HostedCluster): its key goes
+# with the backup only encrypted (to the store's age recipient, by default), and its restore checks the key's
+# fingerprint against the snapshot's sidecar. The key is printable so that the scans below can look for it.
+key=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+uid=$("$KUBECTL" -n "$ns" get hostedcluster "${clusters[0]}" -o jsonpath='{.metadata.uid}')
+"$KUBECTL" apply -f - >/dev/null <<EOF2 || fail "create ${clusters[0]}'s encryption key"
+{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+ "metadata": {"name": "${clusters[0]}-etcd-encryption-key", "namespace": "$ns",
+              "ownerReferences": [{"apiVersion": "hypershift.openshift.io/v1beta1", "kind": "HostedCluster", "name": "${clusters[0]}", "uid": "$uid"}]},
+ "data": {"key": "$(printf %s "$key" | base64 -w0)"}}
+EOF2
+"$KUBECTL" -n "$ns" patch hostedcluster "${clusters[0]}" --type=merge \
+  -p "{\"spec\": {\"secretEncryption\": {\"type\": \"aescbc\", \"aescbc\": {\"activeKey\": {\"name\": \"${clusters[0]}-etcd-encryption-key\"}}}}}" >/dev/null \
+  || fail "patch ${clusters[0]}'s secretEncryption"
 for i in 0 1; do
   tests/tools/etcd-data seed --namespace "$ns-${clusters[$i]}" --set "${sets[$i]}" --keys 50 >"$work/seed-${clusters[$i]}.log" 2>&1 \
     || { cat "$work/seed-${clusters[$i]}.log"; fail "seed ${clusters[$i]}"; }
@@ -180,6 +194,21 @@ print("stored sidecar: plain sha256 %s, %s, %d bytes stored for %d" % (plain[:16
 PY
   log "store: $c's backup $name is in $store, encrypted (no seeded value in clear), sidecar binds it to the local file"
 done
+# fleet-a's encryption key: encrypted beside its snapshot (never in clear), in the store too, and no byte of it,
+# raw or base64, in any local backup file, stored object or output
+a_dir=$(dirname "$(find "$backups/$ns/${clusters[0]}" -name etcd-snapshot.db)")
+[ -s "$a_dir/encryption-key.yaml.age" ] && [ ! -e "$a_dir/encryption-key.yaml" ] \
+  || fail "${clusters[0]}: expected encryption-key.yaml.age and no encryption-key.yaml in $a_dir"
+[ "$(stat -c %a "$a_dir/encryption-key.yaml.age")" = 600 ] || fail "${clusters[0]}: encryption-key.yaml.age is not 0600"
+[ "$(python3 -c 'import sys, yaml, base64; from pyrage import decrypt, x25519
+i = [x25519.Identity.from_str(l.strip()) for l in open(sys.argv[2]) if l.startswith("AGE-SECRET-KEY-")]
+print(base64.b64decode(yaml.safe_load(decrypt(open(sys.argv[1], "rb").read(), i))["data"]["key"]).decode())' \
+  "$a_dir/encryption-key.yaml.age" "$work/age.key")" = "$key" ] || fail "${clusters[0]}: encryption-key.yaml.age does not decrypt to the cluster's key"
+s3 get "$store/$ns/${clusters[0]}/$(basename "$a_dir")/encryption-key.yaml.age" "$work/stored-key" \
+  || fail "${clusters[0]}: the store lacks encryption-key.yaml.age"
+! grep -rlaF -e "$key" -e "$(printf %s "$key" | base64 -w0)" "$backups" "$work"/stored-* "$work/backup.log" \
+  || fail "${clusters[0]}: the encryption key in clear in the files above"
+log "store: ${clusters[0]}'s encryption key is saved only encrypted (locally and in the store), no byte of it in clear"
 
 # 6. refusals before anything is written: wrong credentials, a missing bucket
 b_count() { find "$backups/$ns/${clusters[1]}" -mindepth 1 -maxdepth 1 | wc -l; }
