@@ -80,14 +80,12 @@ e2e-faults-ci: install ## the reduced fault run of make test: the controller kil
 	SCENARIOS=faults-ci tests/e2e/run.sh
 
 .PHONY: bench
-bench: install ## benchmark vs the documented procedure / kubectl cp (bench/results.md; BENCH_SMOKE=1 for a quick check)
+bench: install ## benchmark vs the documented procedure / kubectl cp, and the store's encoding (bench/results.md, bench/compression.md; BENCH_SMOKE=1 for a quick check)
 	bench/run.sh
+	bench/compression.sh
 .PHONY: bench-compression
-bench-compression: install ## the store's zstd / age encoding on the local cluster's own etcd (real Kubernetes objects) vs random bytes
-	mkdir -p .cache/bench && rm -f .cache/bench/k8s-objects.db
-	$$HOME/.cache/hcp-etcd/etcd-$$(. tests/cluster/versions.env; echo $$ETCD_VERSION)/bin/etcdctl --endpoints http://127.0.0.1:12379 \
-	  snapshot save .cache/bench/k8s-objects.db >/dev/null
-	$(BIN)/python bench/compression.py .cache/bench/k8s-objects.db | tee bench/compression.md
+bench-compression: install ## the store's zstd / age encoding on real Kubernetes objects (the local cluster's etcd + 4000 generated through its API) vs random bytes
+	bench/compression.sh
 
 ## ---- local cluster -------------------------------------------------------------------------
 

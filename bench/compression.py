@@ -1,10 +1,10 @@
 """What the backup store's encoding costs and saves, on real Kubernetes objects and on random bytes.
 
-  .venv/bin/python bench/compression.py SNAPSHOT [REPS]      (make bench-compression takes the snapshot)
+  .venv/bin/python bench/compression.py SNAPSHOT [REPS]      (bench/compression.sh makes the snapshot)
 
-SNAPSHOT is an etcd snapshot of real Kubernetes objects as kube-apiserver stores them (make
-bench-compression saves the hermetic cluster's own etcd, which holds the test runs' pods, events, leases,
-CRDs, ConfigMaps, Secrets...). A file of random bytes of the same size is measured beside it, alternately,
+SNAPSHOT is an etcd snapshot of real Kubernetes objects as kube-apiserver stores them (bench/compression.sh
+saves the hermetic cluster's own etcd, which holds the test runs' pods, events, leases, CRDs..., and the
+objects of bench/k8s_objects.py created through kube-apiserver). A file of random bytes of the same size is measured beside it, alternately,
 with the collection's own encode_file/decode_file (zstd level 3, and zstd + age to one recipient).
 Prints a Markdown table: stored size, ratio, encode and decode MiB/s (median of REPS, default 3).
 """
