@@ -27,11 +27,11 @@ def configmap(ns, i, rnd):
 def secret(ns, i, rnd):
     kind = i % 3
     if kind == 0:  # a service-account-like token
-        data = {"token": base64.b64encode(bytes(rnd.getrandbits(8) for _ in range(900))).decode(),
+        data = {"token": base64.b64encode(rnd.randbytes(900)).decode(),
                 "namespace": base64.b64encode(ns.encode()).decode()}
     elif kind == 1:  # a TLS pair
-        data = {"tls.crt": base64.b64encode(bytes(rnd.getrandbits(8) for _ in range(1200))).decode(),
-                "tls.key": base64.b64encode(bytes(rnd.getrandbits(8) for _ in range(1700))).decode()}
+        data = {"tls.crt": base64.b64encode(rnd.randbytes(1200)).decode(),
+                "tls.key": base64.b64encode(rnd.randbytes(1700)).decode()}
     else:  # a password
         data = {"password": base64.b64encode(("%032x" % rnd.getrandbits(128)).encode()).decode()}
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
