@@ -80,9 +80,13 @@ e2e-faults-ci: install ## the reduced fault run of make test: the controller kil
 	SCENARIOS=faults-ci tests/e2e/run.sh
 
 .PHONY: bench
-bench: install ## benchmark vs the documented procedure / kubectl cp, and the store's encoding (bench/results.md, bench/compression.md; BENCH_SMOKE=1 for a quick check)
+bench: install ## benchmark vs the documented procedure / kubectl cp, the store's encoding, the fleet (bench/results.md, compression.md, fleet.md; BENCH_SMOKE=1: quick)
 	bench/run.sh
 	bench/compression.sh
+	bench/fleet.sh
+.PHONY: bench-fleet
+bench-fleet: install ## one backup run over 1, 2, 4 and 8 control planes with as many forks: wall time and controller memory (bench/fleet.md)
+	bench/fleet.sh
 .PHONY: bench-compression
 bench-compression: install ## the store's zstd / age encoding on real Kubernetes objects (the local cluster's etcd + 4000 generated through its API) vs random bytes
 	bench/compression.sh
