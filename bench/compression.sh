@@ -8,16 +8,7 @@
 # scratch namespace, so that kube-apiserver encodes them as it does a real cluster's (protobuf). Its etcd is
 # saved with `etcdctl snapshot save`, the namespace removed, and bench/compression.py compares the snapshot
 # with random bytes of the same size (zstd, zstd+age, age; median of BENCH_REPS, 3).
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-cd "$repo"
-. tests/cluster/versions.env
-cache=${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}
-KUBECTL=${KUBECTL:-$cache/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
-ETCDCTL=$cache/etcd-$ETCD_VERSION/bin/etcdctl
-if [ -z "${KUBECONFIG:-}" ]; then tests/cluster/cluster.sh up >/dev/null; KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
-export KUBECONFIG
+. "$(dirname "$0")/env.sh"
 count=${BENCH_OBJECTS:-4000}
 ns=hcp-etcd-bench-objects
 work=$repo/.cache/bench

@@ -8,15 +8,7 @@
 # Env: BENCH_FLEET_SIZES ("1 2 4 8"), BENCH_REPS (3), BENCH_FLEET_MIB (16: MiB of bulk data seeded into each
 #      etcd), BENCH_FLEET_POLICY (SingleReplica: 8 HighlyAvailable control planes are 24 etcd and 72 API pods on
 #      2 cores), BENCH_KEEP=1 keeps the control planes, BENCH_SMOKE=1 (1 and 2 control planes, 1 MiB, 1 run).
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-cd "$repo"
-. tests/cluster/versions.env
-cache=${HCP_ETCD_CACHE:-$HOME/.cache/hcp-etcd}
-export KUBECTL=${KUBECTL:-$cache/kubernetes-$KUBERNETES_VERSION/bin/kubectl}
-if [ -z "${KUBECONFIG:-}" ]; then tests/cluster/cluster.sh up >/dev/null; KUBECONFIG=$(tests/cluster/cluster.sh kubeconfig); fi
-export KUBECONFIG PATH=$repo/.venv/bin:$PATH ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg
+. "$(dirname "$0")/env.sh"
 export HOSTED_CLUSTER_NAMESPACE=bench-fleet
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then default_sizes="1 2" default_reps=1 default_mib=1; else default_sizes="1 2 4 8" default_reps=3 default_mib=16; fi
 read -r -a sizes <<<"${BENCH_FLEET_SIZES:-$default_sizes}"
