@@ -153,48 +153,42 @@ def store_options(url, endpoint_url="", region="", ca_bundle="", validate_certs=
     return options
 
 
-def _age():
-    try:
-        import pyrage
-        from pyrage import x25519
-    except ImportError:
+def _backup_store():
+    """The backup store's helpers, imported on first use (they load minio, zstandard and pyrage)."""
+    from ansible_collections.hcp.etcd.plugins.module_utils import backup_store
+    if not backup_store.HAS_AGE:
         raise AnsibleFilterError("age encryption needs the pyrage Python package on the controller (pip install pyrage)")
-    return pyrage, x25519
+    return backup_store
+
+
+def _age_call(name, *args):
+    """A call of the backup store's age helper ``name``, its errors as filter errors."""
+    store = _backup_store()
+    try:
+        return getattr(store, name)(*args)
+    except store.StoreError as exc:
+        raise AnsibleFilterError(str(exc))
 
 
 def age_encrypt(text, recipients):
     """``text`` encrypted to the age X25519 ``recipients`` (``age1...``), ASCII-armored: what ``age -d -i KEYFILE``
     and ``age_decrypt`` read back."""
-    pyrage, x25519 = _age()
     if isinstance(recipients, str):
         recipients = [recipients]
-    parsed = []
-    for recipient in recipients or []:
-        try:
-            parsed.append(x25519.Recipient.from_str(str(recipient).strip()))
-        except Exception:
-            raise AnsibleFilterError("%r is not an age X25519 recipient (age1...); give the public keys `age-keygen` "
-                                     "prints (or `age-keygen -y KEYFILE`)" % str(recipient)[:80])
+    parsed = _age_call("parse_recipients", [str(r) for r in recipients or []])
     if not parsed:
         raise AnsibleFilterError("age_encrypt needs at least one age recipient (age1...)")
-    return pyrage.encrypt(to_bytes(text), parsed, armored=True).decode("ascii")
+    return _backup_store().pyrage.encrypt(to_bytes(text), parsed, armored=True).decode("ascii")
 
 
 def age_decrypt(armored, identity):
     """The text an ``age_encrypt`` (or ``age -a``) wrote, decrypted with the content of an age identity file
     (its ``AGE-SECRET-KEY-...`` lines)."""
-    pyrage, x25519 = _age()
-    identities = []
-    for line in to_text(identity).splitlines():
-        if line.strip().startswith("AGE-SECRET-KEY-"):
-            try:
-                identities.append(x25519.Identity.from_str(line.strip()))
-            except Exception:
-                raise AnsibleFilterError("an AGE-SECRET-KEY line of the age identity is not valid; give the file `age-keygen -o` wrote")
+    identities = _age_call("parse_identities", to_text(identity))
     if not identities:
         raise AnsibleFilterError("age_decrypt needs the content of an age identity file (AGE-SECRET-KEY-... lines)")
     try:
-        return to_text(pyrage.decrypt(to_bytes(armored), identities))
+        return to_text(_backup_store().pyrage.decrypt(to_bytes(armored), identities))
     except Exception as exc:
         raise AnsibleFilterError("the age identity given does not decrypt this file (%s); give the identity of one of the "
                                  "recipients it was encrypted to" % exc)

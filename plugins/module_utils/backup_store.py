@@ -141,8 +141,8 @@ def parse_recipients(recipients):
         try:
             parsed.append(x25519.Recipient.from_str(text.strip()))
         except Exception:
-            raise StoreError("%r is not an age X25519 recipient (age1...); give the public keys made by `age-keygen` "
-                             "in -e backup_store_age_recipients" % text[:80])
+            raise StoreError("%r is not an age X25519 recipient (age1...); give the public keys `age-keygen` prints "
+                             "(or `age-keygen -y KEYFILE`)" % text[:80])
     return parsed
 
 
