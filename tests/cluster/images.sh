@@ -7,6 +7,8 @@
 #   localhost/hcp-etcd/etcd:3.6     same rootfs + etcd, etcdctl (no snapshot status/restore), etcdutl v3.6.x
 #   localhost/hcp-etcd/etcd:3.7     same rootfs + etcd, etcdctl, etcdutl v3.7.x (HCP_ETCD_EXTRA_ETCD="v3.6.x" leaves it out)
 #   localhost/hcp-etcd/etcd:3.4     same rootfs + Debian 12's etcd 3.4.23 (etcd, etcdctl; NO etcdutl)
+#   localhost/hcp-etcd/cluster-etcd-operator:healthz  static binary of images/healthz/main.go (no base): the etcd pod's
+#                                   `healthz` container, `cluster-etcd-operator readyz` serving the probes on 9980
 #   localhost/hcp-etcd/kube-apiserver:<KUBERNETES_VERSION>  same rootfs + the cluster's own kube-apiserver binary, the
 #                                   hosted API of a control plane made with HCP_API=real (tests/cluster/hcp.sh)
 #
@@ -72,6 +74,22 @@ build_pause() {
   $mkimage --name "$PAUSE_REF" --out "$out" --entrypoint /pause "$stage" >"$out.digest"
   rm -rf "$stage"
   log "pause: built $out"
+}
+
+# The etcd pod's healthz sidecar: a static Go binary named like the real one's command, cached by the
+# sha256 of its source (standard library only, so it builds offline with the local Go toolchain).
+HEALTHZ_REF=localhost/hcp-etcd/cluster-etcd-operator:healthz
+healthz_tarball() { echo "$imgdir/healthz-$(sha256sum "$here/images/healthz/main.go" | cut -c1-12).tar"; }
+build_healthz() {
+  local out; out=$(healthz_tarball)
+  [ -f "$out" ] && return
+  local stage; stage=$(mktemp -d)
+  install -d "$stage/usr/bin"
+  (cd "$here/images/healthz" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS= \
+    go build -trimpath -ldflags='-s -w' -o "$stage/usr/bin/cluster-etcd-operator" main.go)
+  $mkimage --name "$HEALTHZ_REF" --out "$out" --entrypoint /usr/bin/cluster-etcd-operator "$stage" >"$out.digest"
+  rm -rf "$stage"
+  log "healthz: built $out"
 }
 
 # The etcd images built from Go (go.etcd.io/etcd at the versions of versions.env): "<major.minor> <version>"
@@ -145,6 +163,7 @@ build_kube_apiserver() {
 tarballs() {
   local minor version
   echo "$PAUSE_REF $imgdir/pause-3.10.tar"
+  echo "$HEALTHZ_REF $(healthz_tarball)"
   echo "$KAS_REF $imgdir/kube-apiserver-$KUBERNETES_VERSION-$RECIPE.tar"
   echo "$ETCD34_REF $imgdir/etcd-$(etcd34_version)-$RECIPE.tar"
   while read -r minor version; do echo "localhost/hcp-etcd/etcd:$minor $imgdir/etcd-$version-$RECIPE.tar"; done < <(go_etcds)
@@ -152,7 +171,7 @@ tarballs() {
 
 build_all() {
   local s=$SECONDS minor version
-  build_pause; build_base; build_etcd34; build_kube_apiserver
+  build_pause; build_healthz; build_base; build_etcd34; build_kube_apiserver
   while read -r minor version; do build_etcd_go "$minor" "$version"; done < <(go_etcds)
   log "build: done in $((SECONDS - s)) s"
 }
