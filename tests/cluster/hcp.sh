@@ -11,7 +11,7 @@
 #   HostedControlPlane NAME in the control-plane namespace, and the operator stand-in lib/hcp-operator.sh
 #   (one per cluster): pause reaches it late, and until then it puts scaled-down API Deployments back;
 #   namespace <hc-ns>-NAME with the etcd StatefulSet (3 or 1 members, TLS, reset-member init container,
-#   image localhost/hcp-etcd/etcd:<ETCD>), Services etcd-discovery/etcd-client, a per-control-plane CA
+#   image localhost/hcp-etcd/etcd:<ETCD>, probes through a healthz container on 9980), Services etcd-discovery/etcd-client, a per-control-plane CA
 #   and certs, and Deployments kube-apiserver, openshift-apiserver, openshift-oauth-apiserver that
 #   write to the hosted etcd every 3 s and are Ready only while their writes succeed. With HCP_API=real the
 #   kube-apiserver Deployment runs the real kube-apiserver on the hosted etcd (fixtures/hcp/kube-apiserver.yaml.in,
