@@ -108,16 +108,20 @@ def join(*parts):
 
 
 class HashingWriter:
-    """A writer that hashes and counts what is written through it."""
+    """A writer that hashes and counts what is written through it; more than ``max_size`` bytes is refused."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, max_size=None):
         self._handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.max_size = max_size
 
     def write(self, data):
         self.sha256.update(data)
         self.size += len(data)
+        if self.max_size is not None and self.size > self.max_size:
+            raise StoreError("the backup decodes to more than the %d bytes its sidecar records: it is damaged; restore "
+                             "another backup" % self.max_size)
         self._handle.write(data)
         return len(data)
 
@@ -179,18 +183,25 @@ def encode_file(src, dst, compression="zstd", recipients=()):
 
 def decode_file(src, dst, encoding, identities=()):
     """Write the plain content of the stored file ``src`` to ``dst`` (0600); returns its sha256."""
+    with open(src, "rb") as handle:
+        return decode_stream(handle, dst, encoding, identities)
+
+
+def decode_stream(reader, dst, encoding, identities=(), max_size=None):
+    """Write the plain content of the stored bytes ``reader`` gives to ``dst`` (0600), decrypted and decompressed
+    as they come (no scratch copy); returns its sha256. More than ``max_size`` plain bytes is a damaged backup."""
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(src, "rb") as handle, os.fdopen(fd, "wb") as out:
-        plain = HashingWriter(out)
+    with os.fdopen(fd, "wb") as out:
+        plain = HashingWriter(out, max_size)
         sink = zstandard.ZstdDecompressor().stream_writer(plain, closefd=False) if "zstd" in encoding else plain
         if "age" in encoding:
             try:
-                pyrage.decrypt_io(handle, sink, list(identities))
+                pyrage.decrypt_io(reader, sink, list(identities))
             except pyrage.DecryptError as exc:
                 raise StoreError("the age identity given does not decrypt this backup (%s); give the identity of one of the "
                                  "recipients the backup was encrypted to" % exc)
         else:
-            _copy(handle, sink)
+            _copy(reader, sink)
         if sink is not plain:
             sink.flush()
         out.flush()
@@ -532,9 +543,9 @@ class BackupStore:
     def download_snapshot(self, url, dest_dir):
         """Download a snapshot (``s3://bucket/key``) and its sidecar into ``dest_dir`` (0700), files 0600.
 
-        The stored bytes' sha256 must equal the one the stored sidecar records; they are then decrypted and
-        decompressed file to file, and the plain snapshot's sha256 must equal the sidecar's before it is renamed
-        into place. A local copy that already matches is kept (no download). The local sidecar is the backup's
+        The stored bytes are decrypted and decompressed as they arrive (no scratch copy, flat memory); their sha256
+        must equal the one the stored sidecar records and the plain snapshot's sha256 the sidecar's before it is
+        renamed into place. A local copy that already matches is kept (no download). The local sidecar is the backup's
         own (without the store's section). Returns the local path and whether it was downloaded."""
         bucket, key = parse_url(url)
         if bucket != self.bucket:
@@ -559,48 +570,52 @@ class BackupStore:
         result = {"path": local, "downloaded": False, "sha256": sidecar.get("sha256"), "size": sidecar.get("size"),
                   "encoding": encoding, "stored_size": stored_meta.get("size")}
         if not (os.path.isfile(local) and os.path.getsize(local) == sidecar.get("size") and etcd_cli.file_sha256(local)[0] == sidecar.get("sha256")):
-            self._fetch(url, key, local, encoding, stored_meta.get("sha256"), sidecar.get("sha256"), dest_dir)
+            self._fetch(url, key, local, encoding, stored_meta.get("sha256"), sidecar.get("sha256"), sidecar.get("size"), dest_dir)
             result["downloaded"] = True
         snapshot_file.write_json_0600(local + ".json", sidecar)
         return result
 
-    def _fetch(self, url, key, local, encoding, stored_sha256, plain_sha256, dest_dir):
-        stored, part = local + ".stored", local + ".part"
+    def _fetch(self, url, key, local, encoding, stored_sha256, plain_sha256, plain_size, dest_dir):
+        """Stream the object through the decoder into ``<local>.part``, hashing the stored bytes as they come;
+        renamed into place only when the stored and the plain sha256 both equal the sidecar's."""
+        part = local + ".part"
         try:
-            digest = hashlib.sha256()
-            fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                response = self._call("downloading %s" % url, self.client.get_object, self.bucket, key)
-                try:
-                    for chunk in response.stream(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                finally:
-                    response.close()
-                    response.release_conn()
-                out.flush()
-                os.fsync(out.fileno())
+            response = self._call("downloading %s" % url, self.client.get_object, self.bucket, key)
+            try:
+                stored = HashingReader(response)
+                got = decode_stream(stored, part, encoding, self.identities, max_size=plain_size)
+                # what the decoder left unread (trailing bytes of a damaged object) still counts in the stored hash
+                for _chunk in iter(lambda: stored.read(CHUNK), b""):
+                    pass
+            finally:
+                response.close()
+                response.release_conn()
             expected = stored_sha256 or (plain_sha256 if encoding == "none" else None)
-            if digest.hexdigest() != expected:
+            if stored.sha256.hexdigest() != expected:
                 raise StoreError("%s downloaded with sha256 %s, its sidecar records %s: the object is damaged or was replaced; "
-                                 "restore another backup" % (url, digest.hexdigest(), stored_sha256 or plain_sha256))
-            got = digest.hexdigest() if encoding == "none" else decode_file(stored, part, encoding, self.identities)
-            if encoding == "none":
-                os.rename(stored, part)
+                                 "restore another backup" % (url, stored.sha256.hexdigest(), stored_sha256 or plain_sha256))
             if got != plain_sha256:
                 raise StoreError("%s decoded (%s) to sha256 %s, its sidecar says %s: the backup is damaged; restore another backup"
                                  % (url, encoding, got, plain_sha256))
             os.rename(part, local)
+        except StoreError:
+            raise
         except (OSError, IOError) as exc:
+            # age's decoder reports a damaged chunk as an I/O error without an errno; the disk's errors have one
+            if exc.errno is None:
+                raise StoreError("%s does not decode (%s): the object is damaged or was replaced; restore another backup" % (url, exc))
             raise StoreError("cannot write %s: %s; free space in %s or give another restore_work_dir" % (local, exc, dest_dir))
         except Exception as exc:
             if zstandard is not None and isinstance(exc, zstandard.ZstdError):
-                raise StoreError("%s does not decompress (%s): the backup is damaged; restore another backup" % (url, exc))
+                raise StoreError("%s does not decompress (%s): the object is damaged or was replaced; restore another backup"
+                                 % (url, exc))
+            if pyrage is not None and isinstance(exc, pyrage.DecryptError):
+                raise StoreError("%s does not decrypt (%s): the object is damaged or was replaced; restore another backup"
+                                 % (url, exc))
             raise
         finally:
-            for leftover in (stored, part):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
+            if os.path.exists(part):
+                os.unlink(part)
 
     def _read(self, key, doing, missing):
         try:

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import io
 import json
@@ -183,6 +184,83 @@ def test_download_checks_the_sha256_and_writes_0600(tmp_path):
     with pytest.raises(backup_store.StoreError, match="damaged or was replaced"):
         s.download_snapshot(url, str(tmp_path / "dl"))
     assert sorted(os.listdir(str(tmp_path / "dl"))) == ["etcd-snapshot.db.json"]
+
+
+class WatchedResponse(FakeResponse):
+    """A response that records the size of every read and what the download directory holds meanwhile."""
+
+    def __init__(self, data, dest, log):
+        FakeResponse.__init__(self, data)
+        self.dest, self.log = dest, log
+
+    def read(self, size=-1):
+        self.log.append((size, sorted(os.listdir(self.dest))))
+        return FakeResponse.read(self, size)
+
+
+def test_download_decodes_as_it_reads_with_no_scratch_copy_and_bounded_reads(tmp_path):
+    """The stored object is read in bounded pieces straight into the decoder: the download directory never holds
+    more than the plain snapshot being written (no copy of the stored bytes), whatever the encoding."""
+    identity = x25519.Identity.generate()
+    data = os.urandom(3 * backup_store.CHUNK) + b"k8s" * backup_store.CHUNK  # several chunks, partly compressible
+    for recipients, secret in (([], ""), ([str(identity.to_public())], str(identity))):
+        client = FakeMinio()
+        s = backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client,
+                                     age_recipients=recipients, age_identity=secret)
+        url = s.upload_backup(str(local_backup(tmp_path / ("src%d" % len(recipients)), data=data)), "clusters/demo/x")["url"]
+        dest, log = tmp_path / ("dl%d" % len(recipients)), []
+        key = "hcp/clusters/demo/x/etcd-snapshot.db"
+        client.get_object = lambda bucket, k, real=client.get_object: (
+            WatchedResponse(client.objects[(bucket, k)], str(dest), log) if k == key else real(bucket, k))
+        got = s.download_snapshot(url, str(dest))
+        assert open(got["path"], "rb").read() == data
+        assert log and all(0 < size <= 16 * backup_store.CHUNK for size, _files in log), [size for size, _f in log][:5]
+        assert {name for _size, files in log for name in files} <= {"etcd-snapshot.db.part"}
+
+
+def test_a_damaged_object_fails_the_download_and_leaves_no_file(tmp_path):
+    identity = x25519.Identity.generate()
+    for recipients, secret, damage in (([], "", "is damaged"),
+                                       ([str(identity.to_public())], str(identity), "does not (decrypt|decode).*damaged")):
+        client = FakeMinio()
+        s = backup_store.BackupStore("s3://b/hcp", endpoint_url="https://127.0.0.1:9000", client=client,
+                                     age_recipients=recipients, age_identity=secret)
+        url = s.upload_backup(str(local_backup(tmp_path / ("src%d" % len(recipients)), data=os.urandom(200000))), "clusters/demo/x")["url"]
+        key = ("b", "hcp/clusters/demo/x/etcd-snapshot.db")
+        body = bytearray(client.objects[key])
+        body[len(body) // 2] ^= 0xFF  # one bit flipped in the middle of the stored bytes
+        client.objects[key] = bytes(body)
+        dest = tmp_path / ("dl%d" % len(recipients))
+        with pytest.raises(backup_store.StoreError, match=damage):
+            s.download_snapshot(url, str(dest))
+        assert os.listdir(str(dest)) == []
+
+
+def test_an_object_that_decodes_to_more_than_the_sidecar_says_is_refused_while_written(tmp_path):
+    client = FakeMinio()
+    s = store(client)
+    url = s.upload_backup(str(local_backup(tmp_path / "src", data=b"x" * 300000)), "clusters/demo/x")["url"]
+    key = ("b", "hcp/clusters/demo/x/etcd-snapshot.db.json")
+    side = json.loads(client.objects[key])
+    side["size"] = 1000  # the snapshot is 300000 bytes: the decoder stops at the 1001st
+    client.objects[key] = json.dumps(side).encode()
+    with pytest.raises(backup_store.StoreError, match="decodes to more than the 1000 bytes its sidecar records"):
+        s.download_snapshot(url, str(tmp_path / "dl"))
+    assert os.listdir(str(tmp_path / "dl")) == []
+
+
+def test_a_full_local_disk_is_named_as_such_not_as_a_damaged_backup(tmp_path, monkeypatch):
+    client = FakeMinio()
+    s = store(client)
+    url = s.upload_backup(str(local_backup(tmp_path / "src")), "clusters/demo/x")["url"]
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backup_store.os, "fsync", full)
+    with pytest.raises(backup_store.StoreError, match="cannot write .*No space left on device; free space in"):
+        s.download_snapshot(url, str(tmp_path / "dl"))
+    assert os.listdir(str(tmp_path / "dl")) == []
 
 
 SECRET_VALUE = b"s3cr3t-value-of-a-seeded-Secret-" * 8
