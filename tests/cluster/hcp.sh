@@ -11,7 +11,7 @@
 #   HostedControlPlane NAME in the control-plane namespace, and the operator stand-in lib/hcp-operator.sh
 #   (one per cluster): pause reaches it late, and until then it puts scaled-down API Deployments back;
 #   namespace <hc-ns>-NAME with the etcd StatefulSet (3 or 1 members, TLS, reset-member init container,
-#   image localhost/hcp-etcd/etcd:<ETCD>, probes through a healthz container on 9980), Services etcd-discovery/etcd-client, a per-control-plane CA
+#   image localhost/hcp-etcd/etcd:<ETCD>, probes through a healthz container on 9980, etcd-defrag when HA), Services etcd-discovery/etcd-client, a per-control-plane CA
 #   and certs, and Deployments kube-apiserver, openshift-apiserver, openshift-oauth-apiserver that
 #   write to the hosted etcd every 3 s and are Ready only while their writes succeed. With HCP_API=real the
 #   kube-apiserver Deployment runs the real kube-apiserver on the hosted etcd (fixtures/hcp/kube-apiserver.yaml.in,
@@ -209,13 +209,16 @@ metadata:
 spec: {}
 EOF
   make_tls "$ns"
-  # what HyperShift's etcd pod runs with: service account etcd and priority class hypershift-etcd (shared_setup)
-  k -n "$ns" create serviceaccount etcd --dry-run=client -o yaml | k apply -f - >/dev/null
+  # what HyperShift's etcd pod runs with: service account etcd and priority class hypershift-etcd (shared_setup);
+  # HighlyAvailable: service account etcd-defrag-controller and an etcd-defrag container
+  local sa=etcd defrag=/dev/null
+  if [ "$replicas" -gt 1 ]; then sa=etcd-defrag-controller defrag=$fixtures/hcp/etcd-defrag.yaml.in; fi
+  k -n "$ns" create serviceaccount "$sa" --dry-run=client -o yaml | k apply -f - >/dev/null
 
   local initial="" i
   for ((i = 0; i < replicas; i++)); do initial+="${initial:+,}etcd-$i=https://etcd-$i.etcd-discovery.$ns.svc:2380"; done
-  render "$fixtures/hcp/etcd.yaml.in" NS="$ns" REPLICAS="$replicas" IMAGE="$image" INITIAL_CLUSTER="$initial" \
-    DATA_SIZE="${HCP_DATA_SIZE:-1Gi}" | k apply -f - >/dev/null
+  render <(sed -e "/@DEFRAG_CONTAINER@/{r $defrag" -e 'd}' "$fixtures/hcp/etcd.yaml.in") NS="$ns" REPLICAS="$replicas" \
+    IMAGE="$image" INITIAL_CLUSTER="$initial" DATA_SIZE="${HCP_DATA_SIZE:-1Gi}" SERVICE_ACCOUNT="$sa" | k apply -f - >/dev/null
   local d
   for d in "${API_DEPLOYMENTS[@]}"; do
     if [ "$d" = kube-apiserver ] && [ "${HCP_API:-writers}" = real ]; then

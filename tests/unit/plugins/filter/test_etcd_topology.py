@@ -26,7 +26,7 @@ def env_shaped():
         text = handle.read()
     for key, value in (("NS", "clusters-demo"), ("REPLICAS", "3"), ("IMAGE", "localhost/hcp-etcd/etcd:3.5"),
                        ("INITIAL_CLUSTER", "etcd-0=https://etcd-0.etcd-discovery.clusters-demo.svc:2380"),
-                       ("DATA_SIZE", "8Gi")):
+                       ("DATA_SIZE", "8Gi"), ("SERVICE_ACCOUNT", "etcd-defrag-controller")):
         text = text.replace("@%s@" % key, value)
     return next(doc for doc in yaml.safe_load_all(text) if doc and doc.get("kind") == "StatefulSet")
 
