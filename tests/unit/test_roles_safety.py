@@ -16,6 +16,7 @@ __metaclass__ = type
 import glob
 import os
 import re
+import json
 import subprocess
 import sys
 
@@ -192,3 +193,50 @@ def test_stopping_etcd_never_scales_it_up():
     move = [t for t in tasks if "hcp.etcd.etcd_move_leader" in t]
     assert len(move) == 1 and move[0]["failed_when"] is False, "moving the leadership is an optimisation: it may fail"
     assert tasks.index(move[0]) < tasks.index(to_one)
+
+
+KEY_RETENTION_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: hcp.etcd.backup
+        tasks_from: key_retention.yml
+      vars:
+        backup_encryption_key_dir: %(dir)s
+        hosted_cluster_namespace: clusters
+        cluster_name: demo
+        backup_stamp: 20261130T050000Z
+        backup_complete: %(complete)s
+        backup_removed_local: %(removed)s
+        backup_store_pruned: %(store)s
+"""
+
+
+@pytest.mark.parametrize("complete, removed, store, left", [
+    # local retention only: the key copies of the removed backups go; a failed run's copy and the new one stay
+    (["/b/20261130T050000Z", "/b/20261130T040000Z", "/b/20261130T010000Z"], ["/b/20261130T010000Z"], {},
+     ["20261130T000000Z", "20261130T020000Z", "20261130T030000Z", "20261130T040000Z", "20261130T050000Z"]),
+    # removed here but still kept in the store: its key stays; removed from the store only (an AWX run with an
+    # empty local directory): its key goes
+    (["/b/20261130T050000Z"], [], {"removed": ["20261130T000000Z", "20261130T010000Z"],
+                                   "kept": ["20261130T050000Z", "20261130T030000Z"]},
+     ["20261130T020000Z", "20261130T030000Z", "20261130T040000Z", "20261130T050000Z"]),
+    (["/b/20261130T050000Z", "/b/20261130T030000Z"], ["/b/20261130T030000Z"],
+     {"removed": ["20261130T010000Z"], "kept": ["20261130T050000Z", "20261130T030000Z"]},
+     ["20261130T000000Z", "20261130T020000Z", "20261130T030000Z", "20261130T040000Z", "20261130T050000Z"]),
+])
+def test_a_key_copy_goes_only_with_a_backup_removed_everywhere(tmp_path, complete, removed, store, left):
+    keys = tmp_path / "keys" / "clusters" / "demo"
+    for stamp in ("20261130T000000Z", "20261130T010000Z", "20261130T020000Z", "20261130T030000Z",
+                  "20261130T040000Z", "20261130T050000Z"):
+        (keys / stamp).mkdir(parents=True)
+        (keys / stamp / "encryption-key.yaml").write_text("data: {key: x}\n")
+    play = tmp_path / "play.yml"
+    play.write_text(KEY_RETENTION_PLAY % dict(dir=tmp_path / "keys", complete=json.dumps(complete),
+                                              removed=json.dumps(removed), store=json.dumps(store)))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collections"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(play)],
+                         env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(os.listdir(str(keys))) == left
