@@ -609,9 +609,6 @@ class BackupStore:
             if zstandard is not None and isinstance(exc, zstandard.ZstdError):
                 raise StoreError("%s does not decompress (%s): the object is damaged or was replaced; restore another backup"
                                  % (url, exc))
-            if pyrage is not None and isinstance(exc, pyrage.DecryptError):
-                raise StoreError("%s does not decrypt (%s): the object is damaged or was replaced; restore another backup"
-                                 % (url, exc))
             raise
         finally:
             if os.path.exists(part):
