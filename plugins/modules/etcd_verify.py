@@ -55,8 +55,8 @@ options:
     type: int
     default: 20
   delay:
-    description: Seconds between attempts.
-    type: int
+    description: Seconds between attempts (fractions allowed).
+    type: float
     default: 3
   fail_on_inconsistent:
     description: Fail when the members are not consistent (otherwise only report).
@@ -197,7 +197,7 @@ def main():
             container=dict(type="str", default="etcd"),
             min_revision=dict(type="int", default=0),
             attempts=dict(type="int", default=20),
-            delay=dict(type="int", default=3),
+            delay=dict(type="float", default=3),
             fail_on_inconsistent=dict(type="bool", default=True),
             timeout=dict(type="int", default=60),
         ),

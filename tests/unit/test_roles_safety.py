@@ -190,9 +190,13 @@ def test_stopping_etcd_never_scales_it_up():
     to_one = scales[0]
     assert to_one["kubernetes.core.k8s_scale"]["current_replicas"] == "{{ restore_record.etcd_replicas | int }}"
     assert "restore_record.etcd_replicas | int > 1" in to_one["when"]
-    move = [t for t in tasks if "hcp.etcd.etcd_move_leader" in t]
+    assert not [t for t in tasks if "hcp.etcd.etcd_move_leader" in t], "the leadership moves before the API downtime"
+    # Member 0 takes the leadership before the API servers stop (outside the downtime), only when etcd is stopped next.
+    api = list(walk(load("roles/restore/tasks/scale_down_api.yml")))
+    move = [t for t in api if "hcp.etcd.etcd_move_leader" in t]
     assert len(move) == 1 and move[0]["failed_when"] is False, "moving the leadership is an optimisation: it may fail"
-    assert tasks.index(move[0]) < tasks.index(to_one)
+    assert "restore_phase in ['started', 'snapshot-ready']" in move[0]["when"]
+    assert api.index(move[0]) < [i for i, t in enumerate(api) if "Scale the API Deployments to 0" in t.get("name", "")][0]
 
 
 KEY_RETENTION_PLAY = """
