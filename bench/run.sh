@@ -119,7 +119,10 @@ run_xfer() {
 section_transfer() {
   local name=${BENCH_XFER_CLUSTER:-bench-xfer}
   local ns=clusters-$name pod=etcd-2 remote=/var/lib/bench-xfer.bin
-  up "$name"
+  # The member volumes hold what they say (a full one stops etcd: "no space left on device"): room for the
+  # largest file twice (a tool's temporary copy beside the file) and etcd's own data.
+  local largest; largest=$(printf '%s\n' $XFER_SIZES | sort -n | tail -1)
+  up "$name" "$(( largest * 2 / 1024 + 2 ))Gi"
   local -A dnf=()
   local tools=(ours kubectl-cp k8s_cp)
   for size in $XFER_SIZES; do
