@@ -257,14 +257,21 @@ def snapshot_restore_argv(
     return argv
 
 
+# The two reads below scan the member's whole key-value store: etcdctl's default --command-timeout (5 s) is too short
+# for a database of a few GiB on a busy machine (a 2.4 GiB hashkv failed with "context deadline exceeded" and the
+# pre-flight of a backup retried for minutes); the exec around them has its own timeout.
+FULL_SCAN_TIMEOUT = "--command-timeout=300s"
+
+
 def keys_at_args(revision):
     """``etcdctl`` arguments whose JSON ``count`` is the number of keys at ``revision`` (whatever the limit, 3.4+)."""
-    return ["get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "--rev=%d" % int(revision), "-w", "json"]
+    return ["get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "--rev=%d" % int(revision), "-w", "json",
+            FULL_SCAN_TIMEOUT]
 
 
 def hashkv_args(revision):
     """``etcdctl`` arguments of the member's hash of its key-value store at ``revision`` (JSON)."""
-    return ["endpoint", "hashkv", "--rev=%d" % int(revision), "-w", "json"]
+    return ["endpoint", "hashkv", "--rev=%d" % int(revision), "-w", "json", FULL_SCAN_TIMEOUT]
 
 
 def parse_json_output(out, what):

@@ -391,3 +391,12 @@ def test_df_and_space():
     with pytest.raises(EtcdCliError):
         etcd_cli.parse_df_available("garbage")
     assert etcd_cli.restore_space_needed(100 * 1048576) > 2 * 100 * 1048576
+
+
+def test_full_scans_outlast_etcdctls_default_timeout():
+    """The key count and hashkv at a revision read the whole store: with etcdctl's default 5 s --command-timeout a
+    2.4 GiB member failed them ("context deadline exceeded"), and the backup's pre-flight retried for minutes."""
+    for argv in (etcd_cli.keys_at_args(42), etcd_cli.hashkv_args(42)):
+        timeouts = [a for a in argv if a.startswith("--command-timeout=")]
+        assert timeouts == ["--command-timeout=300s"], argv
+        assert "--rev=42" in argv
