@@ -72,9 +72,7 @@ pip install -q --disable-pip-version-check -r "$here/requirements.txt" >>"$LOG" 
 
 CREATED=()
 cleanup() {
-  if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    for c in "${CREATED[@]}"; do tests/cluster/hcp.sh down "$c" >>"$LOG" 2>&1 || true; done
-  fi
+  local c; for c in "${CREATED[@]}"; do done_with "$c"; done
   rm -f "$RUN"/src-*.bin "$RUN"/dst-*.bin
 }
 trap cleanup EXIT

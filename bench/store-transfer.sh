@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The backup store's download (and upload), two versions of plugins/module_utils/backup_store.py side by side in one
-# run against the MinIO of tests/cluster/s3.sh (TLS), alternating, each call one process under /usr/bin/time -v.
+# The backup store's download, two versions of plugins/module_utils/backup_store.py side by side in one run against
+# the MinIO of tests/cluster/s3.sh (TLS), alternating, each call one process under /usr/bin/time -v.
 #
-#   bench/store-transfer.sh OLD_REV            e.g. a8b6a12 (the download through a scratch copy) against the tree
+#   bench/store-transfer.sh OLD_REV            e.g. 6ff88d8^ (the download through a scratch copy) against the tree;
+#                                              the backup is uploaded once per encoding by the tree's code
 #
 # Env: STORE_BENCH_MIB (512: a random etcd-snapshot.db, the case compression cannot help), STORE_BENCH_REPS (5),
 #      STORE_BENCH_ENCODINGS ("zstd zstd+age"). Every download is checked: the file's sha256 equals the sidecar's.
