@@ -271,6 +271,7 @@ msg:
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
@@ -451,9 +452,12 @@ def run_snapshot(mod):
                     % (transport.where(), rc, err.decode("utf-8", "replace").strip())
                 )
             status = snapshot_status(transport, tools, remote, timeout=timeout)
-            facts.update(kv_at(mod, transport, etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"]), status))
             corrupt_for_test(transport, remote)
-            sha, size = transport.download(remote, dest, timeout=timeout)
+            # the member counts and hashes its keys at the snapshot's revision while the file comes down
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                counted = pool.submit(kv_at, mod, transport, etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"]), status)
+                sha, size = transport.download(remote, dest, timeout=timeout)
+                facts.update(counted.result())
         finally:
             try:
                 transport.exec(["rm", "-f", remote, remote + ".part"], idempotent=True, timeout=60)

@@ -22,6 +22,7 @@ description:
     and C(endpoint hashkv --rev R). It also checks that C(member list) shows the expected number of started members.
   - The members are consistent when all of them answer, share the cluster ID and a leader, count the same keys and
     have the same hashkv at R, and (with O(min_revision)) are not behind the snapshot they were restored from.
+  - The members are asked at the same time (each read is a scan of that member's whole store, in its own pod).
   - Retries for a while, since members that have just started may still be catching up. Read only.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
@@ -116,18 +117,25 @@ verdict_lines:
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import ETCD_TLS_ARG_SPEC, EtcdMember, EtcdModule, EtcdModuleError
 
 
+def at_once(calls):
+    """The results of the zero-argument ``calls``, run at the same time, in order; the first error is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), list(calls)))
+
+
 def check_once(members, expect_members, min_revision):
-    """One pass over every member; returns (consistent, revision, per-member facts)."""
-    facts = [m.status() for m in members]
+    """One pass over every member, the members at once; returns (consistent, revision, per-member facts)."""
+    found = at_once([m.status for m in members] + [members[0].started_members])
+    facts, started = found[:-1], len(found[-1])
     revision = min(f["revision"] for f in facts)
-    for member, fact in zip(members, facts):
-        fact["keys"] = member.keys_at(revision)
-        fact["hash"] = member.hash_at(revision)
-    started = len(members[0].started_members())
+    scans = at_once([lambda m=m: (m.keys_at(revision), m.hash_at(revision)) for m in members])
+    for fact, (keys, kv_hash) in zip(facts, scans):
+        fact["keys"], fact["hash"] = keys, kv_hash
     reference = facts[0]
     for fact in facts:
         problems = []

@@ -218,3 +218,30 @@ def test_the_save_of_a_large_database_gets_a_timeout_scaled_to_its_size(pod, tmp
     assert not failed, result
     saves = [timeout for argv, timeout in seen if "snapshot" in argv and "save" in argv]
     assert saves == [60 + 4 * 2 ** 30 // (2 * 2 ** 20)], seen
+
+
+def test_the_member_counts_and_hashes_its_keys_while_the_snapshot_comes_down(pod, tmp_path, monkeypatch):
+    """Both read a whole 2 GiB store or file (about 15 and 25 s): the key count and hashkv at the snapshot's revision
+    run beside the download, and their result still reaches the sidecar."""
+    import threading
+
+    from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransport
+
+    both = threading.Barrier(2)
+    real_kv_at, real_download = etcd_snapshot.kv_at, PodTransport.download
+
+    def kv_at(*args):
+        both.wait(timeout=5)  # broken when the download waits for the count first, or the count for the download
+        return real_kv_at(*args)
+
+    def download(self, *args, **kwargs):
+        both.wait(timeout=5)
+        return real_download(self, *args, **kwargs)
+
+    monkeypatch.setattr(etcd_snapshot, "kv_at", kv_at)
+    monkeypatch.setattr(PodTransport, "download", download)
+    failed, result, _m = snap(pod, tmp_path)
+    assert not failed, result
+    assert not both.broken
+    assert result["kv_count"] == 76 and result["kv_hash"] == 98765
+    assert json.load(open(result["dest"] + ".json"))["kv_hash"] == 98765
