@@ -80,10 +80,14 @@ e2e-faults-ci: install ## the reduced fault run of make test: the controller kil
 	SCENARIOS=faults-ci tests/e2e/run.sh
 
 .PHONY: bench
-bench: install ## benchmark vs the documented procedure / kubectl cp, the store's encoding, the fleet (bench/results.md, compression.md, fleet.md; BENCH_SMOKE=1: quick)
+bench: install ## benchmark vs the documented procedure / kubectl cp, the store's encoding, the fleet (bench/results.md, compression.md, store-backup.md, fleet.md; BENCH_SMOKE=1: quick)
 	bench/run.sh
 	bench/compression.sh
+	bench/store-backup.sh
 	bench/fleet.sh
+.PHONY: bench-store
+bench-store: install ## backup to and restore from the S3 store (MinIO) with each encoding, real Kubernetes objects vs random bytes (bench/store-backup.md)
+	bench/store-backup.sh
 .PHONY: bench-fleet
 bench-fleet: install ## one backup run over 1, 2, 4 and 8 control planes with as many forks: wall time and controller memory (bench/fleet.md)
 	bench/fleet.sh
