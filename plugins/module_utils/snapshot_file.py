@@ -214,8 +214,14 @@ def binding_problems(sidecar, expected):
 
 def check_binding(path, sidecar, expected, allow_foreign=False):
     """Refuse a snapshot of another control plane, naming what differs; with ``allow_foreign``
-    return the problems instead (for the caller to report)."""
+    return the problems instead (for the caller to report). A snapshot of a newer etcd minor is refused
+    whatever ``allow_foreign`` says: the members cannot start on it, so no override can make the restore work."""
     problems = binding_problems(sidecar, expected)
+    recorded, running = (sidecar or {}).get("etcd_version"), expected.get("etcd_version")
+    snap, live = _minor(recorded), _minor(running)
+    if snap and live and snap > live:
+        raise SnapshotFileError("snapshot %s cannot be restored onto these members: %s. Nothing was changed"
+                                % (path, version_problem(recorded, running)))
     if problems and not allow_foreign:
         raise SnapshotFileError(
             "snapshot %s is not bound to this control plane (%s/%s, uid %s): %s. Pick a backup of this cluster, or "
