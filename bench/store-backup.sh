@@ -89,31 +89,4 @@ done
 
 mkdir -p "$out"
 cp "$results" "$out/store-backup.jsonl"
-python3 - "$results" "$mib" "$reps" "$count" <<'PY' | tee "$out/store-backup.md"
-import collections, json, statistics, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-mib, reps, count = sys.argv[2], sys.argv[3], sys.argv[4]
-cell = lambda v: "%.1f (%.1f-%.1f)" % (statistics.median(v), min(v), max(v))
-print("# Backup to and restore from the S3 store, per encoding (bench/store-backup.sh, one run, this machine)\n")
-print("A HighlyAvailable control plane per data set holding %s MiB of etcd values: copies of the local cluster's\n"
-      "/registry/ with %s generated Kubernetes objects, as kube-apiserver stored them, packed into values of up to\n"
-      "512 KiB; or random 512 KiB values. Median (min-max) of %s repetitions, encodings alternating;\n"
-      "backup = playbooks/backup.yml with the store (snapshot, checks, upload); restore = playbooks/restore.yml from\n"
-      "the s3:// URL (download, decode, every member restored and verified). Verify: etcd-data digest of every member\n"
-      "equal to before the backup.\n" % (mib, count, reps))
-print("| data | encoding | snapshot | stored | ratio | backup s | restore s | backup / none | restore / none | verify |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-by = collections.OrderedDict()
-for r in rows:
-    by.setdefault((r["data"], r["encoding"]), []).append(r)
-for (data, enc), rs in by.items():
-    base = by.get((data, "none"))
-    snap = statistics.median(r["snapshot"] for r in rs) / 1048576.0
-    stored = statistics.median(r["stored"] for r in rs) / 1048576.0
-    b, rr = [r["backup_s"] for r in rs], [r["restore_s"] for r in rs]
-    rb = "%.2fx" % (statistics.median(b) / statistics.median([r["backup_s"] for r in base])) if base else "-"
-    rrr = "%.2fx" % (statistics.median(rr) / statistics.median([r["restore_s"] for r in base])) if base else "-"
-    oks = sum(r["verify"] == "OK" for r in rs)
-    print("| %s | %s | %.1f MiB | %.1f MiB | %.2fx | %s | %s | %s | %s | OK %d/%d |" % (
-        data, enc, snap, stored, snap / stored if stored else 0, cell(b), cell(rr), rb, rrr, oks, len(rs)))
-PY
+python3 "$here/store_backup_report.py" "$results" "$mib" "$reps" "$count" | tee "$out/store-backup.md"
