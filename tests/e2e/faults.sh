@@ -14,7 +14,8 @@
 #   FAULT_WALK="swap:mv -T:1:kill,..."         walk only these execs (default: every exec of etcd-1's swap
 #                                              and of its rollback, each with every action, found by a
 #                                              traced run): <swap|rollback>:<regex>:<n>:<action>
-#   FAULT_WALK_ACTIONS="kill fail"             the actions of the full walk (default: kill kill-after fail lose-exit)
+#   FAULT_WALK_ACTIONS="kill fail"             the actions of the full walk, in this order (default: kill-after
+#                                              lose-exit fail kill: every exec with one action before the next)
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
 #
 # Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
@@ -483,19 +484,23 @@ case_walk() {
   record "walk $spec" PASS "$outcome: $why; nothing orphaned; $((SECONDS - t0))s"
 }
 
-# The full walk: one traced run of each kind lists the execs of etcd-1's swap and rollback.
+# The full walk: one traced run of each kind lists the execs of etcd-1's swap and rollback. Every exec is
+# walked with the first action before any with the second, so a walk cut short has still met every exec.
 walk_points() {
-  local kind count a i
+  local kind a i
+  local -A count
   if [ -n "${FAULT_WALK:-}" ]; then echo "$FAULT_WALK" | tr ',' '\n'; return; fi
   for kind in swap rollback; do
     damage soft >/dev/null || return 1
     # shellcheck disable=SC2046
     HCP_ETCD_FAULT="$(walk_trigger "$kind")" HCP_ETCD_FAULT_TRACE=$OUT/walk-$kind.trace play_bg "$OUT/walk-$kind.trace.log" $(restore_args)
     play_wait
-    count=$(grep -cE "$(walk_prefix "$kind")" "$OUT/walk-$kind.trace" 2>/dev/null)
-    log "walk: $count execs in $WALK_POD's $kind ($OUT/walk-$kind.trace)" >&2
-    for ((i = 1; i <= count; i++)); do
-      for a in ${FAULT_WALK_ACTIONS:-kill kill-after fail lose-exit}; do echo "$kind:.:$i:$a"; done
+    count[$kind]=$(grep -cE "$(walk_prefix "$kind")" "$OUT/walk-$kind.trace" 2>/dev/null)
+    log "walk: ${count[$kind]} execs in $WALK_POD's $kind ($OUT/walk-$kind.trace)" >&2
+  done
+  for a in ${FAULT_WALK_ACTIONS:-kill-after lose-exit fail kill}; do
+    for kind in swap rollback; do
+      for ((i = 1; i <= count[$kind]; i++)); do echo "$kind:.:$i:$a"; done
     done
   done
 }
