@@ -171,6 +171,12 @@ def _minor(version):
     return parsed[:2] if parsed else None
 
 
+def is_newer_minor(recorded, running):
+    """True when etcd ``recorded`` is a newer major.minor than ``running`` (both known)."""
+    snap, live = _minor(recorded), _minor(running)
+    return bool(snap and live and snap > live)
+
+
 def version_problem(recorded, running):
     """Why a snapshot of etcd ``recorded`` cannot go onto members running ``running`` (None when it can).
 
@@ -180,7 +186,7 @@ def version_problem(recorded, running):
     snap, live = _minor(recorded), _minor(running)
     if snap is None or live is None or snap == live or (snap[0] == live[0] and snap[1] + 1 == live[1]):
         return None
-    if snap > live:
+    if is_newer_minor(recorded, running):
         return ("etcd_version %s, not %s: a snapshot of a newer etcd cannot be restored onto older members (etcd does "
                 "not start on data of a newer version); upgrade etcd first, or pick a backup taken on %d.%d"
                 % (recorded, running, live[0], live[1]))
@@ -218,8 +224,7 @@ def check_binding(path, sidecar, expected, allow_foreign=False):
     whatever ``allow_foreign`` says: the members cannot start on it, so no override can make the restore work."""
     problems = binding_problems(sidecar, expected)
     recorded, running = (sidecar or {}).get("etcd_version"), expected.get("etcd_version")
-    snap, live = _minor(recorded), _minor(running)
-    if snap and live and snap > live:
+    if is_newer_minor(recorded, running):
         raise SnapshotFileError("snapshot %s cannot be restored onto these members: %s. Nothing was changed"
                                 % (path, version_problem(recorded, running)))
     if problems and not allow_foreign:
