@@ -34,6 +34,10 @@ step_packages() {
 }
 
 step_binaries() {
+  # Meanwhile, the images that need no built binary (pause, healthz, the Debian rootfs, etcd 3.4): on a
+  # fresh machine their debootstrap then waits on the network beside the compiles, not after them. The
+  # images step waits for this (images.sh holds its lock) and redoes whatever it did not finish.
+  "$CLUSTER_HOME/images.sh" base &
   "$CLUSTER_HOME/build-binaries.sh" kubernetes etcd coredns crictl
   local b
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \

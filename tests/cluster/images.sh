@@ -12,7 +12,8 @@
 #   localhost/hcp-etcd/kube-apiserver:<KUBERNETES_VERSION>  same rootfs + the cluster's own kube-apiserver binary, the
 #                                   hosted API of a control plane made with HCP_API=real (tests/cluster/hcp.sh)
 #
-# Usage: images.sh [all|build|import|list]     (default all = build + import)
+# Usage: images.sh [all|build|base|import|list] (default all = build + import; base = the images that need no
+#        binary of build-binaries.sh: pause, healthz, the rootfs, etcd 3.4)
 # Env:   CONTAINERD_ADDRESS   containerd socket (required for import)
 #        CONTAINERD_SNAPSHOTTER  snapshotter to unpack into (default: containerd's default)
 #        HCP_ETCD_CACHE       cache root (default ~/.cache/hcp-etcd); tarballs in $HCP_ETCD_CACHE/images
@@ -169,9 +170,13 @@ tarballs() {
   while read -r minor version; do echo "localhost/hcp-etcd/etcd:$minor $imgdir/etcd-$version-$RECIPE.tar"; done < <(go_etcds)
 }
 
+build_without_binaries() {
+  build_pause; build_healthz; build_base; build_etcd34
+}
+
 build_all() {
   local s=$SECONDS minor version
-  build_pause; build_healthz; build_base; build_etcd34; build_kube_apiserver
+  build_without_binaries; build_kube_apiserver
   while read -r minor version; do build_etcd_go "$minor" "$version"; done < <(go_etcds)
   log "build: done in $((SECONDS - s)) s"
 }
@@ -196,7 +201,8 @@ import_all() {
 case "${1:-all}" in
   all) build_all; import_all ;;
   build) build_all ;;
+  base) build_without_binaries ;;
   import) import_all ;;
   list) tarballs ;;
-  *) echo "usage: $0 [all|build|import|list]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|build|base|import|list]" >&2; exit 2 ;;
 esac
