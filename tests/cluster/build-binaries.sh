@@ -49,13 +49,16 @@ prepare_work() {
   touch "$work/.fetched"
 }
 
-fetch_module() {  # in the background; its output goes to $cache/.work/<name>.log, a failure is redone by the build
+fetch_module() {  # its output goes to $cache/.work/<name>.log, a failure is redone by the build
   local name=$1
   [ ! -f "$cache/$name/.done" ] || return 0
   mkdir -p "$cache/.work"
   exec 8>"$cache/.fetch-$name.lock"; flock 8
-  prepare_work "$@" 2>"$cache/.work/$name.log" \
-    || log "$name: background download failed (its build retries it): $(tail -n 1 "$cache/.work/$name.log")"
+  local start=$SECONDS
+  if [ -f "$cache/.work/$name/.fetched" ]; then :
+  elif prepare_work "$@" 2>"$cache/.work/$name.log"; then log "$name: sources downloaded in $((SECONDS - start)) s"
+  else log "$name: download failed (its build retries it): $(tail -n 1 "$cache/.work/$name.log")"
+  fi
   exec 8>&-
 }
 
@@ -156,8 +159,9 @@ component_minio() {
 for c in $components; do
   declare -F "component_$c" >/dev/null || { log "unknown component $c (kubernetes etcd coredns crictl minio)"; exit 2; }
 done
-# Every download at once, in the background, then the compiles one after the other in the order asked
-# (each waits for its own downloads only).
+# Every component's downloads at once, in the background (they wait on the module proxy, not on the
+# CPU: Kubernetes' took 98 s alone and 89 s beside all the others), then the compiles one after the
+# other in the order asked, each as soon as its own sources are in.
 fetches=()
 for c in $components; do component_$c fetch_module & fetches+=($!); done
 for c in $components; do component_$c build_module; done
