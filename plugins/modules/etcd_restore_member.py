@@ -463,7 +463,15 @@ def run_restore(mod):
 
     bump = 0
     if p["bump_revision"] > 0:
-        _rc, out, err = transport.exec(etcd_cli.snapshot_restore_help_argv(tool), idempotent=True, timeout=60)
+        help_argv = etcd_cli.snapshot_restore_help_argv(tool)
+        rc, out, err = transport.exec(help_argv, idempotent=True, timeout=60)
+        if rc != 0:
+            # Not "no --bump-revision": a member restored without the bump the others get serves revisions
+            # they do not, and the stage made with it would be thrown away and redone inside the outage.
+            why = (err or out).decode("utf-8", "replace").strip()[:300]
+            raise EtcdModuleError("cannot tell whether %s in %s can bump the revision: '%s' failed (rc=%s): %s. "
+                                  "This member's data was not changed; rerun the restore"
+                                  % (tool, transport.where(), " ".join(help_argv), rc, why))
         if etcd_cli.help_supports_bump_revision(out + err):
             bump = p["bump_revision"]
         else:

@@ -116,6 +116,24 @@ def test_snapshot_sha256_option_checked(helper, tmp_path):
     assert failed and "wrong or damaged" in result["msg"]
 
 
+def test_a_failed_help_probe_stops_before_the_member_changes_not_a_restore_without_the_bump(helper, tmp_path,
+                                                                                          monkeypatch):
+    # The e2e walk (fail on the swap's `snapshot restore --help`) restored etcd-1 without the bump the
+    # others had: the verification failed on compacted revisions and the run rolled back.
+    src = src_file(tmp_path)
+    failed, result, _w = restore(helper, src, state="staged")
+    assert not failed and result["bump_revision_applied"] == 1000000000
+    before = dict(helper.files)
+    monkeypatch.setenv("HCP_ETCD_FAULT", "snapshot restore --help:1:fail")
+    failed, result, warnings = restore(helper, src)
+    assert failed and "cannot tell whether etcdutl" in result["msg"] and "rerun the restore" in result["msg"]
+    assert not any("no --bump-revision" in w for w in warnings)
+    assert helper.files == before  # the live data and the stage as they were
+    monkeypatch.delenv("HCP_ETCD_FAULT")
+    failed, result, _w = restore(helper, src)
+    assert not failed and result["from_stage"] is True and result["bump_revision_applied"] == 1000000000
+
+
 def test_etcd34_uses_etcdctl_and_no_bump(tmp_path):
     pod = FakePod(etcdutl=None, etcdctl="3.4.23", bump_help=False)
     failed, result, warnings = restore(pod, src_file(tmp_path))
