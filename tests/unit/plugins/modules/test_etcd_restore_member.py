@@ -116,8 +116,8 @@ def test_snapshot_sha256_option_checked(helper, tmp_path):
     assert failed and "wrong or damaged" in result["msg"]
 
 
-def test_a_failed_help_probe_stops_before_the_member_changes_not_a_restore_without_the_bump(helper, tmp_path,
-                                                                                          monkeypatch):
+def test_a_failed_help_probe_stops_before_the_member_changes_not_a_restore_without_the_bump(
+        helper, tmp_path, monkeypatch):
     # The e2e walk (fail on the swap's `snapshot restore --help`) restored etcd-1 without the bump the
     # others had: the verification failed on compacted revisions and the run rolled back.
     src = src_file(tmp_path)
