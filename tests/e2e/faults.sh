@@ -17,6 +17,7 @@
 #   FAULT_WALK_ACTIONS="kill fail"             the actions of the full walk, in this order (default: kill-after
 #                                              lose-exit fail kill: every exec with one action before the next)
 #   FAULT_KEEP=1                               keep control plane fault-ha at the end (default: remove it)
+#   FAULT_NAME=fault-ha                        the control plane's name
 #
 # Kill point k = right after the k-th "TASK [hcp.etcd.restore : Step..." header of a restore run
 # (K = every such header of a full run, counted from the role). The kill is SIGKILL to ansible-playbook,
@@ -35,7 +36,7 @@ export KUBECTL
 export ANSIBLE_COLLECTIONS_PATH=$repo/.collections ANSIBLE_CONFIG=$repo/ansible.cfg PATH=$repo/.venv/bin:$PATH
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1 PYTHONUNBUFFERED=1
 
-NAME=fault-ha
+NAME=${FAULT_NAME:-fault-ha}   # the control plane of every case (another name lets two runs share the cluster)
 HC_NS=clusters
 NS=$HC_NS-$NAME
 OUT=${FAULT_DIR:-$repo/tests/output/faults}
