@@ -28,11 +28,12 @@ mkdir -p "$cache"
 # is generated in the work module from $MAIN_<name> (Go source), for projects whose main package lives in a
 # module the proxy does not serve (etcd's root module).
 
-# prepare_work: the downloads, with the component's fetch lock held; nothing to do once fetched or built.
+fetched() { [ -f "$cache/$1/.done" ] || [ -f "$cache/.work/$1/.fetched" ]; }  # built, or its sources in
+
+# prepare_work: the downloads, with the component's fetch lock held.
 prepare_work() {
   local name=$1 mod=$2 replaces=$3; shift 3
   local work=$cache/.work/$name pkg
-  if [ -f "$cache/$name/.done" ] || [ -f "$work/.fetched" ]; then return; fi
   rm -rf "$work"; mkdir -p "$work"
   (
     cd "$work"
@@ -51,11 +52,11 @@ prepare_work() {
 
 fetch_module() {  # its output goes to $cache/.work/<name>.log, a failure is redone by the build
   local name=$1
-  [ ! -f "$cache/$name/.done" ] || return 0
+  ! fetched "$name" || return 0
   mkdir -p "$cache/.work"
   exec 8>"$cache/.fetch-$name.lock"; flock 8
   local start=$SECONDS
-  if [ -f "$cache/.work/$name/.fetched" ]; then :
+  if fetched "$name"; then :
   elif prepare_work "$@" 2>"$cache/.work/$name.log"; then log "$name: sources downloaded in $((SECONDS - start)) s"
   else log "$name: download failed (its build retries it): $(tail -n 1 "$cache/.work/$name.log")"
   fi
@@ -72,7 +73,7 @@ build_module() {
   if [ -f "$out/.done" ]; then log "$name: cached in $out"; exec 9>&-; return; fi
   local start=$SECONDS
   exec 8>"$cache/.fetch-$name.lock"; flock 8      # a download under way in the background: wait for it
-  prepare_work "$name" "$mod" "$replaces" "$@"
+  fetched "$name" || prepare_work "$name" "$mod" "$replaces" "$@"
   local fetched=$((SECONDS - start))
   log "$name: building ${*##*/} from $mod (sources ready after ${fetched} s)"
   mkdir -p "$out/bin"
