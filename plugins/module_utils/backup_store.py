@@ -38,7 +38,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import threading
 
 from ansible.module_utils.six.moves.urllib.parse import urlparse
@@ -73,10 +72,9 @@ except ImportError:  # reported by the module with missing_required_lib
     class S3Error(Exception):
         pass
 
-SIDECAR = "etcd-snapshot.db.json"
-SNAPSHOT = "etcd-snapshot.db"
+SIDECAR = snapshot_file.SIDECAR
+SNAPSHOT = snapshot_file.SNAPSHOT
 DRILL = "drill.json"
-BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 # Multipart part size: memory on the controller is at most a few parts, whatever the snapshot's size.
 PART_SIZE = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -648,9 +646,7 @@ class BackupStore:
             if "/" in rest:
                 name, leaf = rest.split("/", 1)
                 objects.setdefault(name, {})[leaf] = obj.size
-        complete = sorted((n for n, leaves in objects.items() if BACKUP_NAME.match(n) and SIDECAR in leaves and SNAPSHOT in leaves),
-                          reverse=True)
-        incomplete = sorted(n for n in objects if n not in complete)
+        complete, incomplete = snapshot_file.sort_backups(objects)
         return complete, incomplete, objects
 
     def list_backups(self, cluster_path):
@@ -684,7 +680,7 @@ class BackupStore:
     def prune(self, cluster_path, keep, current=None):
         """Remove the complete backups older than the newest ``keep``; never ``current``, never an incomplete one."""
         complete, incomplete, objects = self.backups(cluster_path)
-        doomed = [n for n in complete[keep:] if n != current] if keep > 0 else []
+        doomed = snapshot_file.expired_backups(complete, keep, current)
         for name in doomed:
             # the sidecar first: a removal that stops half-way leaves an incomplete backup, never a damaged "complete" one
             keys = [self.key(cluster_path, name, leaf) for leaf in sorted(objects[name], key=lambda leaf: leaf != SIDECAR)]

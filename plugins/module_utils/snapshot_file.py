@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import tempfile
 
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli
@@ -33,6 +34,10 @@ FOREIGN_OVERRIDE = "-e allow_foreign_snapshot=true"
 # `snapshot save` writes a full copy of the db beside it on the member's volume: keep this much
 # more free than the db's size, so that the member never runs out of space while it serves.
 SAVE_SPACE_MARGIN = 64 * 1024 * 1024
+# A backup: a directory (or store prefix) named by its UTC time that holds the snapshot and its sidecar.
+SNAPSHOT = "etcd-snapshot.db"
+SIDECAR = SNAPSHOT + ".json"
+BACKUP_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 
 
 class SnapshotFileError(etcd_cli.EtcdCliError):
@@ -105,13 +110,17 @@ def unchanged_sidecar(path):
 
 def write_json_0600(path, data):
     """Write ``data`` as JSON to ``path`` atomically (temporary file, fsync, rename), mode 0600."""
+    write_text_0600(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_0600(path, text):
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename), mode 0600."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.rename(tmp, path)
@@ -119,6 +128,24 @@ def write_json_0600(path, data):
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+# ---- which backups count, and which retention removes: the same rule here and in the store --------
+
+
+def sort_backups(leaves_by_name):
+    """``(complete, incomplete)`` from ``{backup name: names of the files it holds}``: the complete backups (named
+    by their UTC time, holding the snapshot and its sidecar) newest first, the other names sorted. A failed or
+    interrupted backup is never complete, so it never counts toward retention and is never removed by it."""
+    complete = sorted((name for name, leaves in leaves_by_name.items()
+                       if BACKUP_NAME.match(name) and SIDECAR in leaves and SNAPSHOT in leaves), reverse=True)
+    return complete, sorted(name for name in leaves_by_name if name not in complete)
+
+
+def expired_backups(complete, keep, current=None):
+    """The complete backups (newest first) that retention removes: those older than the newest ``keep``,
+    never ``current`` (the backup just made); none when ``keep`` is 0."""
+    return [name for name in complete[keep:] if name != current] if keep > 0 else []
 
 
 # ---- which control plane a snapshot belongs to -------------------------------------------

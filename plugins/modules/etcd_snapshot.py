@@ -306,9 +306,16 @@ ARGUMENT_SPEC = dict(
 
 
 def ensure_parent(path):
+    """Create the missing directories above ``path``, each 0700 (whatever the umask)."""
     parent = os.path.dirname(path)
     if parent and not os.path.isdir(parent):
-        os.makedirs(parent, 0o700)
+        ensure_parent(parent)
+        try:
+            os.mkdir(parent, 0o700)
+            os.chmod(parent, 0o700)
+        except OSError:
+            if not os.path.isdir(parent):  # made by a run beside this one (a fleet's backups share backup_dir): fine
+                raise
 
 
 def snapshot_status(transport, tools, path, timeout=None):

@@ -40,6 +40,10 @@ options:
     type: list
     elements: str
     default: []
+  node_pools:
+    description: Also read the NodePools of the HostedCluster (those in O(namespace) whose C(spec.clusterName) is O(name)).
+    type: bool
+    default: false
   read_etcd_version:
     description:
       - Also read the version of the running etcd, C(etcdctl version) in container C(etcd) of the first member
@@ -111,6 +115,12 @@ recovery_jobs:
   type: list
   elements: dict
   sample: []
+node_pools:
+  description: The NodePools of the HostedCluster (O(node_pools)); an empty list without O(node_pools).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: NodePool, metadata: {name: my-cluster-workers, namespace: clusters}, spec: {clusterName: my-cluster}}]
 config_maps:
   description: Each ConfigMap of O(config_maps) that exists, by name.
   returned: always
@@ -175,7 +185,7 @@ class Reader(object):
         return data if name else data.get("items") or []
 
 
-def read_control_plane(client, name, namespace, config_maps):
+def read_control_plane(client, name, namespace, config_maps, node_pools=False):
     reader = Reader(client)
     result = dict(
         control_plane_namespace="",
@@ -186,6 +196,7 @@ def read_control_plane(client, name, namespace, config_maps):
         deployments=[],
         persistent_volume_claims=[],
         recovery_jobs=[],
+        node_pools=[],
         config_maps={},
     )
     if reader.forbidden:
@@ -204,6 +215,9 @@ def read_control_plane(client, name, namespace, config_maps):
         persistent_volume_claims=reader.get("v1", "PersistentVolumeClaim", cp),
         recovery_jobs=[job] if job else [],
     )
+    if node_pools:
+        result["node_pools"] = [pool for pool in reader.get(HYPERSHIFT, "NodePool", namespace)
+                                if (pool.get("spec") or {}).get("clusterName") == name]
     for config_map in config_maps:
         found = reader.get("v1", "ConfigMap", cp, config_map)
         if found is not None:
@@ -233,13 +247,15 @@ def main():
             name=dict(type="str", required=True),
             namespace=dict(type="str", default="clusters"),
             config_maps=dict(type="list", elements="str", default=[]),
+            node_pools=dict(type="bool", default=False),
             read_etcd_version=dict(type="bool", default=False),
         )
     )
 
     def run(mod):
         client = mod.api_client
-        result = read_control_plane(client, mod.params["name"], mod.params["namespace"], mod.params["config_maps"])
+        result = read_control_plane(client, mod.params["name"], mod.params["namespace"], mod.params["config_maps"],
+                                    mod.params["node_pools"])
         result["etcd_version"], result["etcd_version_member"] = "", ""
         if mod.params["read_etcd_version"] and result["statefulset"]:
             result["etcd_version"], result["etcd_version_member"] = running_etcd_version(

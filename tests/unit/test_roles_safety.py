@@ -68,7 +68,7 @@ def kubernetes_tasks(role):
 
 
 # Modules that never reach the Kubernetes API (a file on the controller, the S3-compatible store).
-CONTROLLER_ONLY = {"hcp.etcd.etcd_snapshot_info", "hcp.etcd.etcd_backup_store"}
+CONTROLLER_ONLY = {"hcp.etcd.etcd_snapshot_info", "hcp.etcd.etcd_backup_store", "hcp.etcd.etcd_backup_dir"}
 
 
 def group_members():

@@ -171,3 +171,16 @@ def test_no_running_version_when_no_member_answers():
     assert info.running_etcd_version(mod, "ns", {"spec": {"replicas": 3}}) == ("", "")
     assert [pod for _ns, pod, _c, _r in mod.asked] == ["etcd-0", "etcd-1", "etcd-2"]
     assert info.running_etcd_version(VersionAnswers({}), "ns", {"spec": {"replicas": 0}}) == ("", "")
+
+
+def test_node_pools_are_those_of_the_hosted_cluster_and_read_only_when_asked():
+    objects = dict(CONTROL_PLANE)
+    objects[("NodePool", "clusters", "mine")] = obj("mine", spec={"clusterName": "my.cluster"})
+    objects[("NodePool", "clusters", "theirs")] = obj("theirs", spec={"clusterName": "other"})
+    objects[("NodePool", "elsewhere", "mine-too")] = obj("mine-too", spec={"clusterName": "my.cluster"})
+    client = FakeClient(objects)
+    found = info.read_control_plane(client, "my.cluster", "clusters", [], node_pools=True)
+    assert [p["metadata"]["name"] for p in found["node_pools"]] == ["mine"]
+    client = FakeClient(objects)
+    assert info.read_control_plane(client, "my.cluster", "clusters", [])["node_pools"] == []
+    assert [r for r in client.reads if r[0] == "NodePool"] == []
