@@ -18,6 +18,18 @@ RESTORE_TOOLS = collections.OrderedDict([
     ("correct", "correct by hand"), ("floor", "floor")])
 
 
+def restore_sides(rows):
+    """RESTORE_TOOLS plus the earlier revisions of restore.yml measured in the same run (``restore.yml@REV``,
+    bench/run.sh), right after restore.yml, so that ours / an earlier revision is a ratio of the table."""
+    sides = collections.OrderedDict()
+    for tool, label in RESTORE_TOOLS.items():
+        sides[tool] = label
+        if tool == "restore.yml":
+            for rev in sorted({r["tool"] for r in rows if r["tool"].startswith("restore.yml@")}):
+                sides[rev] = "restore.yml at %s" % rev.split("@", 1)[1]
+    return sides
+
+
 def load(path):
     return [json.loads(line) for line in open(path) if line.strip()]
 
@@ -66,16 +78,17 @@ def main():
     # 1. restore
     rs = [r for r in rows if r.get("section") == "restore"]
     if rs:
-        tools = [t for t in RESTORE_TOOLS if any(r["tool"] == t for r in rs)]
+        sides = restore_sides(rs)
+        tools = [t for t in sides if any(r["tool"] == t for r in rs)]
         md += ["## 1. Restore of 3 members: API downtime (first API Deployment at 0 → all three 3/3 Available)", "",
                "Seconds, median (min–max). ratio = median of restore.yml / median of the other; minus floor = median "
                "of restore.yml − median of the floor. Verify: `etcd-data verify --expect A --members 3` after each "
                "run (every member by data).", "",
-               "| etcd data | " + " | ".join(RESTORE_TOOLS[t] for t in tools) + " | "
-               + " | ".join("ours / %s" % RESTORE_TOOLS[t] for t in tools[1:] if t != "floor")
+               "| etcd data | " + " | ".join(sides[t] for t in tools) + " | "
+               + " | ".join("ours / %s" % sides[t] for t in tools[1:] if t != "floor")
                + (" | ours minus floor" if "floor" in tools else "") + " |",
                "|---|" + "---|" * (len(tools) + len([t for t in tools[1:] if t != "floor"]) + ("floor" in tools))]
-        verdicts = ["", "| etcd data | " + " | ".join("verify %s" % RESTORE_TOOLS[t] for t in tools) + " |",
+        verdicts = ["", "| etcd data | " + " | ".join("verify %s" % sides[t] for t in tools) + " |",
                     "|---|" + "---|" * len(tools)]
         for size in sorted({r["size_mib"] for r in rs}):
             by_tool = dict((t, [r for r in rs if r["size_mib"] == size and r["tool"] == t]) for t in tools)
@@ -92,7 +105,7 @@ def main():
             verdicts.append("| %s MiB | %s |" % (size, " | ".join(
                 ", ".join("%s %d/%d" % (k, v, len(by_tool[t])) for k, v in sorted(collections.Counter(r["verify"] for r in by_tool[t]).items()))
                 for t in tools)))
-            chart.setdefault("restore", ([RESTORE_TOOLS[t] for t in tools], []))[1].append(("%s MiB" % size, [stats[t] for t in tools]))
+            chart.setdefault("restore", ([sides[t] for t in tools], []))[1].append(("%s MiB" % size, [stats[t] for t in tools]))
         md += verdicts
         md.append("")
 

@@ -8,7 +8,8 @@
 #      BENCH_XFER_SIZES ("64 512 2048", MiB), BENCH_SECTIONS ("transfer backup restore"),
 #      BENCH_RESTORE_TOOLS ("restore.yml correct floor": ours, and bench/by-hand.sh's correct manual restore and
 #      floor; "documented" adds the published procedure, which breaks this control plane (docs/benchmark.md);
-#      restore.yml-all-at-once is ours with restore_stop_leader_last=false),
+#      restore.yml-all-at-once is ours with restore_stop_leader_last=false; restore.yml@REV is restore.yml of an
+#      earlier revision, from a git worktree of REV under BENCH_WORK, to measure a change side by side),
 #      BENCH_XFER_TIMEOUT (s per transfer, 600), BENCH_WORK (/tmp/hcp-etcd-bench), BENCH_KEEP=1 keeps
 #      the bench-* control planes, BENCH_OUT (bench/) where results.{md,png,jsonl} go.
 #      Several runs (e.g. sections run side by side) are merged with:
@@ -190,6 +191,18 @@ section_backup() {
 }
 
 # ---- 1 + 4. restore -----------------------------------------------------------------------------
+# tree_at REV: a git worktree of revision REV (under WORKROOT, made once) with the collection linked into its own
+# collections path; prints its directory. restore.yml@REV runs from it.
+tree_at() {
+  local dir=$WORKROOT/trees/$1
+  if [ ! -d "$dir" ]; then
+    git worktree add --detach "$dir" "$1" >>"$LOG" 2>&1 || { log "FAIL: no worktree of $1"; exit 1; }
+    mkdir -p "$dir/.collections/ansible_collections/hcp"
+    ln -sfn "$dir" "$dir/.collections/ansible_collections/hcp/etcd"
+  fi
+  echo "$dir"
+}
+
 restore_once() {  # TOOL SIZE REP SNAPSHOT
   local tool=$1 size=$2 rep=$3 snap=$4 name=bench-r$2 ns=clusters-bench-r$2
   local w=$RUN/restore-$tool-$size-$rep; mkdir -p "$w"
@@ -201,6 +214,11 @@ restore_once() {  # TOOL SIZE REP SNAPSHOT
     ansible-playbook playbooks/restore.yml -e cluster_name="$name" -e snapshot="$snap" -e confirm=true -e force=true \
       -e restore_work_dir="$w" -e restore_stop_leader_last="$([ "$tool" = restore.yml ] && echo true || echo false)" \
       >"$w/out.log" 2>&1; rc=$?
+  elif [[ $tool == restore.yml@* ]]; then
+    local tree; tree=$(tree_at "${tool#restore.yml@}")
+    (cd "$tree" && ANSIBLE_COLLECTIONS_PATH=$tree/.collections ANSIBLE_CONFIG=$tree/ansible.cfg \
+      ansible-playbook playbooks/restore.yml -e cluster_name="$name" -e snapshot="$snap" -e confirm=true -e force=true \
+      -e restore_work_dir="$w") >"$w/out.log" 2>&1; rc=$?
   elif [ "$tool" = documented ]; then
     CLUSTER_NAME=$name SNAPSHOT=$snap tests/e2e/documented-procedure.sh restore >"$w/out.log" 2>&1; rc=$?
   else  # correct | floor
