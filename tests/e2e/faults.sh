@@ -215,6 +215,10 @@ setup() {
   "$DATA" seed --namespace "$NS" --set A >>"$OUT/setup.log" 2>&1 || return 1
   play_bg "$OUT/backup.log" playbooks/backup.yml -e cluster_name=$NAME -e "backup_dir=$OUT/backups"
   play_wait || { tail -n 20 "$OUT/backup.log"; return 1; }
+  # Every case judges a restore against set A alone: make sure the backup saw nothing else (a stray writer, such
+  # as a killed earlier run of this script, would otherwise show up as a restore that brought back the damage).
+  "$DATA" verify --namespace "$NS" --expect A --absent B --members 3 >"$OUT/setup.verify" 2>&1 \
+    || { log "setup: the data backed up is not set A alone: $(grep -m1 VERDICT "$OUT/setup.verify")"; return 1; }
   SNAP=$(ls -1 "$OUT"/backups/$HC_NS/$NAME/*/etcd-snapshot.db | sort | tail -n1)
   SHA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$SNAP.json")
   log "setup: done in $((SECONDS - t0)) s; snapshot $SNAP sha256 $SHA; K=$K kill points"
