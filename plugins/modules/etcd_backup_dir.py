@@ -39,7 +39,9 @@ options:
     type: path
     required: true
   files:
-    description: File names and text to write into the backup (mode 0600) before it is put into place.
+    description:
+      - File names and text to write into the backup (mode 0600) before it is put into place.
+      - Never logged (it may carry the encryption key Secret, encrypted to its age recipients).
     type: dict
     default: {}
   keep:
@@ -147,7 +149,7 @@ def main():
         argument_spec=dict(
             partial=dict(type="path", required=True),
             path=dict(type="path", required=True),
-            files=dict(type="dict", default={}),
+            files=dict(type="dict", default={}, no_log=True),
             keep=dict(type="int", default=0),
         ),
         supports_check_mode=True,

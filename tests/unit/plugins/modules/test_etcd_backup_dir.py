@@ -99,3 +99,20 @@ def test_a_removal_cut_short_leaves_an_incomplete_backup_never_a_complete_damage
         bd.place(str(partial), str(tmp_path / "20261201T030000Z"), {}, keep=1)
     assert sorted(os.listdir(str(tmp_path / "20261129T030000Z"))) == ["etcd-snapshot.db"]  # sidecar gone first
     assert (tmp_path / "20261201T030000Z" / "etcd-snapshot.db.json").exists()
+
+
+def test_the_files_are_never_logged(monkeypatch):
+    """files may carry the encryption key Secret (age-encrypted): the module's argument spec keeps it out of logs."""
+    seen = {}
+
+    class Captured(Exception):
+        pass
+
+    def fake_module(argument_spec, **kwargs):
+        seen.update(argument_spec)
+        raise Captured()
+
+    monkeypatch.setattr(bd, "AnsibleModule", fake_module)
+    with pytest.raises(Captured):
+        bd.main()
+    assert seen["files"].get("no_log") is True
