@@ -116,3 +116,30 @@ def test_the_files_are_never_logged(monkeypatch):
     with pytest.raises(Captured):
         bd.main()
     assert seen["files"].get("no_log") is True
+
+
+def test_a_run_killed_at_the_rename_loses_no_backup_and_the_next_run_names_what_it_left(tmp_path, monkeypatch):
+    """Killed at the one command that changes the backup directory (the rename): the backups before it are
+    untouched, the hidden partial is never counted nor removed, and the next backup names it."""
+    for name in ("20261129T030000Z", "20261130T030000Z"):
+        backup(tmp_path, name)
+    killed = backup(tmp_path, ".20261201T030000Z.partial")
+
+    real_rename = os.rename
+
+    def kill(src, dst):  # the files' own atomic writes go through; the directory's rename is where it dies
+        if src == str(killed):
+            raise KeyboardInterrupt("killed at the rename")
+        real_rename(src, dst)
+    monkeypatch.setattr(bd.os, "rename", kill)
+    with pytest.raises(KeyboardInterrupt):
+        bd.place(str(killed), str(tmp_path / "20261201T030000Z"), {"hostedcluster.yaml": "kind: HostedCluster\n"}, keep=1)
+    assert sorted(os.listdir(str(tmp_path))) == [".20261201T030000Z.partial", "20261129T030000Z", "20261130T030000Z"]
+    monkeypatch.undo()
+
+    nxt = backup(tmp_path, ".20261202T030000Z.partial")
+    result = bd.place(str(nxt), str(tmp_path / "20261202T030000Z"), {}, keep=2)
+    assert result["incomplete"] == [str(killed)]
+    assert result["removed"] == [str(tmp_path / "20261129T030000Z")]
+    assert sorted(os.listdir(str(tmp_path))) == [".20261201T030000Z.partial", "20261130T030000Z", "20261202T030000Z"]
+    assert sorted(os.listdir(str(killed))) == ["etcd-snapshot.db", "etcd-snapshot.db.json", "hostedcluster.yaml"]
