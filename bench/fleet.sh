@@ -3,7 +3,10 @@
 # hcp.etcd.hosted_clusters inventory, limited to 1, 2, 4 and 8 miniature control planes with as many forks,
 # alternated inside each repetition. Reports the wall time, its ratio to one control plane's, and the
 # controller's peak memory: the summed PSS of every process of the run (ansible-playbook, its forks and their
-# module processes: the process tree), sampled every 0.2 s. Writes bench/fleet.md (BENCH_OUT to put it elsewhere).
+# module processes: the process tree), sampled every 0.2 s. Beside each run, the same N control planes are backed up
+# by N bare scripts at once (bench/bare-backup.sh: etcdctl snapshot save, kubectl cp, sha256sum), so the table shows
+# how a minimal tool scales on the same machine: the floor of the ratio. Writes bench/fleet.md (BENCH_OUT to put
+# it elsewhere).
 #
 # Env: BENCH_FLEET_SIZES ("1 2 4 8"), BENCH_REPS (3), BENCH_FLEET_MIB (16: MiB of bulk data seeded into each
 #      etcd), BENCH_FLEET_POLICY (SingleReplica: 8 HighlyAvailable control planes are 24 etcd and 72 API pods on
@@ -68,14 +71,28 @@ run() {
   wait "$sid" || { log "FAIL: backup of $n control planes (log $work/backup-$n-$rep.log)"; exit 1; }
   echo "$(python3 -c "import time; print(round(time.time() - $start, 1))") $peak $(find "$dir" -name etcd-snapshot.db.json | wc -l) $nprocs"
 }
+# bare N: bench/bare-backup.sh on the first N control planes at once; prints "wall_seconds"
+bare() {
+  local n=$1 rep=$2 dir=$work/bare-$1-$2 start c pids=()
+  mkdir -p "$dir"
+  start=$(date +%s.%N)
+  for c in "${names[@]:0:n}"; do
+    bench/bare-backup.sh "$HOSTED_CLUSTER_NAMESPACE-$c" "$dir/$c.db" >>"$work/bare-$n-$rep.log" 2>&1 &
+    pids+=($!)
+  done
+  for c in "${pids[@]}"; do wait "$c" || { log "FAIL: bare backups of $n control planes (log $work/bare-$n-$rep.log)"; exit 1; }; done
+  python3 -c "import time; print(round(time.time() - $start, 1))"
+  [ "$(find "$dir" -name '*.db.sha256' | wc -l)" -eq "$n" ] || { log "FAIL: not $n bare backups in $dir"; exit 1; }
+}
 results=$work/results.txt
 : >"$results"
 for rep in $(seq 1 "$reps"); do
   for n in "${sizes[@]}"; do
     read -r wall peak count nprocs < <(run "$n" "$rep")
     [ "$count" -eq "$n" ] || { log "FAIL: $count complete backups for $n control planes"; exit 1; }
-    log "rep $rep: $n control plane(s), $n fork(s): ${wall} s, peak controller memory $((peak / 1024)) MiB in up to $nprocs processes, $count complete backups"
-    echo "$n $rep $wall $peak" >>"$results"
+    bare_wall=$(bare "$n" "$rep")
+    log "rep $rep: $n control plane(s), $n fork(s): ${wall} s, peak controller memory $((peak / 1024)) MiB in up to $nprocs processes, $count complete backups; $n bare scripts at once: ${bare_wall} s"
+    echo "$n $rep $wall $peak $bare_wall" >>"$results"
   done
 done
 
@@ -83,21 +100,26 @@ out=${BENCH_OUT:-$here}
 mkdir -p "$out"
 python3 - "$results" "$policy" "$mib" "$reps" <<'PY' | tee "$out/fleet.md"
 import collections, statistics, sys, time, os
-rows = collections.defaultdict(list)
+rows, bare = collections.defaultdict(list), collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    n, _rep, wall, peak = line.split()
+    n, _rep, wall, peak, bare_wall = line.split()
     rows[int(n)].append((float(wall), int(peak)))
+    bare[int(n)].append(float(bare_wall))
 policy, mib, reps = sys.argv[2], sys.argv[3], sys.argv[4]
 print("# Fleet backup: one playbook run over N control planes with N forks (bench/fleet.sh)\n")
 print("%s control planes of the miniature, %s MiB of etcd data each, median of %s runs alternated by size; peak" % (policy, mib, reps))
 print("controller memory is the summed PSS of every process of the run (its process tree), sampled every 0.2 s. %s, %d cores.\n"
       % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count()))
-print("| control planes | forks | wall time | min - max | per control plane | x one control plane | peak controller memory |")
-print("|---|---|---|---|---|---|---|")
+print("Bare scripts: bench/bare-backup.sh on the same N control planes at once, right after each playbook run.\n")
+print("| control planes | forks | wall time | min - max | per control plane | x one control plane | peak controller memory"
+      " | bare scripts | bare x one | ours / bare |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 one = statistics.median(w for w, _p in rows[min(rows)])
+bare_one = statistics.median(bare[min(bare)])
 for n in sorted(rows):
     walls = [w for w, _p in rows[n]]
-    med = statistics.median(walls)
-    print("| %d | %d | %.1f s | %.1f - %.1f s | %.1f s | %.2fx | %.0f MiB |" % (
-        n, n, med, min(walls), max(walls), med / n, med / one, max(p for _w, p in rows[n]) / 1024.0))
+    med, bare_med = statistics.median(walls), statistics.median(bare[n])
+    print("| %d | %d | %.1f s | %.1f - %.1f s | %.1f s | %.2fx | %.0f MiB | %.1f s (%.1f - %.1f) | %.2fx | %.2fx |" % (
+        n, n, med, min(walls), max(walls), med / n, med / one, max(p for _w, p in rows[n]) / 1024.0,
+        bare_med, min(bare[n]), max(bare[n]), bare_med / bare_one, med / bare_med))
 PY
