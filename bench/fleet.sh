@@ -73,16 +73,17 @@ run() {
 }
 # bare N: bench/bare-backup.sh on the first N control planes at once; prints "wall_seconds"
 bare() {
-  local n=$1 rep=$2 dir=$work/bare-$1-$2 start c pids=()
+  local n=$1 rep=$2 dir=$work/bare-$1-$2 start c pid pids=()
   mkdir -p "$dir"
   start=$(date +%s.%N)
   for c in "${names[@]:0:n}"; do
     bench/bare-backup.sh "$HOSTED_CLUSTER_NAMESPACE-$c" "$dir/$c.db" >>"$work/bare-$n-$rep.log" 2>&1 &
     pids+=($!)
   done
-  for c in "${pids[@]}"; do wait "$c" || { log "FAIL: bare backups of $n control planes (log $work/bare-$n-$rep.log)"; exit 1; }; done
+  for pid in "${pids[@]}"; do wait "$pid" || { log "FAIL: bare backups of $n control planes (log $work/bare-$n-$rep.log)"; exit 1; }; done
   python3 -c "import time; print(round(time.time() - $start, 1))"
   [ "$(find "$dir" -name '*.db.sha256' | wc -l)" -eq "$n" ] || { log "FAIL: not $n bare backups in $dir"; exit 1; }
+  rm -f "$dir"/*.db  # the checksums stay; the copies are only timed
 }
 results=$work/results.txt
 : >"$results"
