@@ -166,19 +166,24 @@ def main():
                "RSS = max over repetitions of `/usr/bin/time -v` Maximum resident set size "
                "(for k8s_cp: the largest process of the `ansible` ad-hoc run).", ""]
 
-    # 3. backup
+    # 3. backup (backup.yml@REV, when the run has it: the same playbook of an earlier revision, side by side)
     bs = [r for r in rows if r.get("section") == "backup"]
     if bs:
+        revs = sorted({r["tool"] for r in bs if r["tool"].startswith("backup.yml@")})
         md += ["## 3. Online backup wall time", "",
-               "| etcd data | snapshot | playbooks/backup.yml | bare script | ratio |",
-               "|---|---|---|---|---|"]
+               "| etcd data | snapshot | playbooks/backup.yml | " + "".join("%s | " % t for t in revs) + "bare script | ratio |"
+               + "".join(" ours / %s |" % t for t in revs),
+               "|---|---|---|" + "---|" * len(revs) + "---|---|" + "---|" * len(revs)]
         for size in sorted({r["size_mib"] for r in bs}):
-            a = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml" and r["rc"] == 0])
-            b = mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == "bare-script" and r["rc"] == 0])
-            snap = max([r.get("snapshot_mib", 0) for r in bs if r["size_mib"] == size] or [0])
-            md.append("| %s MiB | %s MiB | %s s | %s s | **%s** |" % (
-                size, snap, fmt(a), fmt(b), ratio(a, b)))
-            chart.setdefault("backup", (["backup.yml", "bare script"], []))[1].append(("%s MiB" % size, [a, b]))
+            med = dict((t, mmm([r["seconds"] for r in bs if r["size_mib"] == size and r["tool"] == t and r["rc"] == 0]))
+                       for t in ["backup.yml", "bare-script"] + revs)
+            a, b = med["backup.yml"], med["bare-script"]
+            snap = max([r.get("snapshot_mib", 0) for r in bs if r["size_mib"] == size and r["tool"] == "backup.yml"] or [0])
+            md.append("| %s MiB | %s MiB | %s s | %s%s s | **%s** |%s" % (
+                size, snap, fmt(a), "".join("%s s | " % fmt(med[t]) for t in revs), fmt(b), ratio(a, b),
+                "".join(" **%s** |" % ratio(a, med[t]) for t in revs)))
+            chart.setdefault("backup", (["backup.yml"] + revs + ["bare script"], []))[1].append(
+                ("%s MiB" % size, [a] + [med[t] for t in revs] + [b]))
         md.append("")
 
     open(out_md, "w").write("\n".join(md) + "\n")

@@ -10,6 +10,7 @@
 #      floor; "documented" adds the published procedure, which breaks this control plane (docs/benchmark.md);
 #      restore.yml-all-at-once is ours with restore_stop_leader_last=false; restore.yml@REV is restore.yml of an
 #      earlier revision, from a git worktree of REV under BENCH_WORK, to measure a change side by side),
+#      BENCH_BACKUP_TOOLS ("backup.yml bare-script"; backup.yml@REV as restore.yml@REV),
 #      BENCH_XFER_TIMEOUT (s per transfer, 600), BENCH_WORK (/tmp/hcp-etcd-bench), BENCH_KEEP=1 keeps
 #      the bench-* control planes, BENCH_OUT (bench/) where results.{md,png,jsonl} go.
 #      Several runs (e.g. sections run side by side) are merged with:
@@ -34,6 +35,7 @@ else
 fi
 SECTIONS=${BENCH_SECTIONS:-transfer backup restore}
 RESTORE_TOOLS=${BENCH_RESTORE_TOOLS:-restore.yml correct floor}
+BACKUP_TOOLS=${BENCH_BACKUP_TOOLS:-backup.yml bare-script}
 XFER_TIMEOUT=${BENCH_XFER_TIMEOUT:-600}
 WORKROOT=${BENCH_WORK:-/tmp/hcp-etcd-bench}
 RUN=$WORKROOT/run-$(date -u +%Y%m%dT%H%M%SZ)
@@ -172,22 +174,36 @@ section_backup() {
     prepare_restore_cluster "$size"
     local name=bench-r$size ns=clusters-bench-r$size
     for rep in $(seq 1 "$REPS"); do
-      local t1 t2 rc
-      t1=$(now)
-      ansible-playbook playbooks/backup.yml -e cluster_name="$name" -e backup_dir="$RUN/backups-$size" -e backup_keep=2 >>"$LOG" 2>&1; rc=$?
-      t2=$(now)
-      local snap; snap=$(ls -1d "$RUN/backups-$size"/clusters/"$name"/*/etcd-snapshot.db 2>/dev/null | tail -1)
-      rec section=backup tool=backup.yml size_mib="$size" rep="$rep" seconds="$(python3 -c "print(round($t2-$t1,2))")" rc=$rc \
-          snapshot_mib="$(python3 -c "import os;print(round(os.path.getsize('$snap')/1048576,1))" 2>/dev/null || echo 0)"
-      log "backup backup.yml ${size}MiB rep $rep: $(python3 -c "print(round($t2-$t1,1))")s rc=$rc"
-      t1=$(now)
-      bench/bare-backup.sh "$ns" "$RUN/bare-$size.db" >>"$LOG" 2>&1; rc=$?
-      t2=$(now)
-      rec section=backup tool=bare-script size_mib="$size" rep="$rep" seconds="$(python3 -c "print(round($t2-$t1,2))")" rc=$rc
-      log "backup bare-script ${size}MiB rep $rep: $(python3 -c "print(round($t2-$t1,1))")s rc=$rc"
-      rm -f "$RUN/bare-$size.db"
+      local tool
+      for tool in $BACKUP_TOOLS; do backup_once "$tool" "$size" "$rep"; done
     done
   done
+}
+
+backup_once() {  # TOOL SIZE REP: backup.yml, backup.yml@REV (from a worktree of REV) or bare-script
+  local tool=$1 size=$2 rep=$3 name=bench-r$2 ns=clusters-bench-r$2 t1 t2 rc tree snap
+  t1=$(now)
+  case $tool in
+    backup.yml)
+      ansible-playbook playbooks/backup.yml -e cluster_name="$name" -e backup_dir="$RUN/backups-$size" -e backup_keep=2 >>"$LOG" 2>&1; rc=$? ;;
+    backup.yml@*)
+      tree=$(tree_at "${tool#backup.yml@}")
+      (cd "$tree" && ANSIBLE_COLLECTIONS_PATH=$tree/.collections ANSIBLE_CONFIG=$tree/ansible.cfg \
+        ansible-playbook playbooks/backup.yml -e cluster_name="$name" -e backup_dir="$RUN/backups-$size-rev" -e backup_keep=2) >>"$LOG" 2>&1; rc=$? ;;
+    bare-script)
+      bench/bare-backup.sh "$ns" "$RUN/bare-$size.db" >>"$LOG" 2>&1; rc=$? ;;
+    *) log "unknown backup tool $tool"; exit 2 ;;
+  esac
+  t2=$(now)
+  case $tool in
+    backup.yml) snap=$(ls -1d "$RUN/backups-$size"/clusters/"$name"/*/etcd-snapshot.db 2>/dev/null | tail -1) ;;
+    backup.yml@*) snap=$(ls -1d "$RUN/backups-$size-rev"/clusters/"$name"/*/etcd-snapshot.db 2>/dev/null | tail -1) ;;
+    *) snap=$RUN/bare-$size.db ;;
+  esac
+  rec section=backup tool="$tool" size_mib="$size" rep="$rep" seconds="$(python3 -c "print(round($t2-$t1,2))")" rc=$rc \
+      snapshot_mib="$(python3 -c "import os;print(round(os.path.getsize('$snap')/1048576,1))" 2>/dev/null || echo 0)"
+  log "backup $tool ${size}MiB rep $rep: $(python3 -c "print(round($t2-$t1,1))")s rc=$rc"
+  rm -f "$RUN/bare-$size.db"
 }
 
 # ---- 1 + 4. restore -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ __metaclass__ = type
 import copy
 import datetime
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
@@ -224,15 +225,39 @@ class EtcdModule(AnsibleK8SModule):
             self.fail_json("unexpected error: %s" % to_text(exc), exception=traceback.format_exc())
 
 
+def at_once(calls):
+    """The results of the zero-argument ``calls``, run at the same time, in order; the first error is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), list(calls)))
+
+
+def scan_at(members, revision):
+    """Each member's own key count and hashkv at ``revision``, the members asked at the same time (each read is a
+    scan of that member's whole store, in its own pod): ``[{"name", "keys", "hash"}]`` in the order of ``members``."""
+    found = at_once([lambda m=m: (m.keys_at(revision), m.hash_at(revision)) for m in members])
+    return [{"name": m.name, "keys": keys, "hash": kv_hash} for m, (keys, kv_hash) in zip(members, found)]
+
+
+def data_problems(fact, reference):
+    """How one member's key count and hashkv differ from the reference member's (both read at one revision)."""
+    problems = []
+    if fact["keys"] != reference["keys"]:
+        problems.append("%d keys, %s has %d" % (fact["keys"], reference["name"], reference["keys"]))
+    if fact["hash"] != reference["hash"]:
+        problems.append("hashkv %s differs from %s's %s" % (fact["hash"], reference["name"], reference["hash"]))
+    return problems
+
+
 class EtcdMember(object):
     """etcdctl against one member, from inside its own pod (the module's O(endpoint), by default the
     member's own localhost listener), so that each answer is that member's and not the cluster's."""
 
-    def __init__(self, module, name):
+    def __init__(self, module, name, transport=None, tls=None):
+        """``transport`` and ``tls`` (``etcd_cli.tls_args``): those the module already has for this member's pod."""
         params = module.params
         self.name = name
-        self.transport = module.transport(params["namespace"], name, params["container"], timeout=params["timeout"])
-        self.tls = None
+        self.transport = transport or module.transport(params["namespace"], name, params["container"], timeout=params["timeout"])
+        self.tls = tls
         self.module = module
 
     def run(self, *args):

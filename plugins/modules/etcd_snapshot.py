@@ -19,8 +19,8 @@ description:
     revision and key count, and whether restoring it needs C(--skip-hash-check).
   - With O(method=save) it runs C(etcdctl snapshot save) over TLS inside container O(container)
     of an etcd pod (by default the first Ready pod labelled C(app=etcd) in O(namespace)) to a
-    temporary file under O(remote_tmp_dir), checks it with C(snapshot status -w json), streams
-    it to O(dest) and always removes the temporary file. Before the save it refuses, with the
+    temporary file under O(remote_tmp_dir), streams it to O(dest) while it checks it with C(snapshot status -w json)
+    and reads the member's key count and hashkv at its revision, and always removes the temporary file. Before the save it refuses, with the
     numbers, when the member's volume has less free space than the database's size plus 10% and
     64 MiB (the save writes a full copy beside the live data), and after it refuses a file whose
     sha256 trailer is missing or wrong (the backup fails; a damaged file is never kept).
@@ -108,6 +108,18 @@ options:
         every string of this secret option is masked wherever it appears in the results (the Secret's namespace is
         often the HostedCluster's, its owner the HostedCluster's UID).
     type: dict
+  compare_members:
+    description:
+      - With O(method=save), the member pods whose own key count and C(endpoint hashkv) at the snapshot's revision must
+        equal those of the member the snapshot was saved from (for example every member of the StatefulSet).
+      - They are read at the same time, each in its own pod, while the file comes down. When one differs (a member
+        serving an empty or other store) or cannot be read, the module fails naming it, and removes the file, so
+        no snapshot is kept that not every member holds. This is the proof by data of the backup's pre-flight,
+        done at the snapshot's revision, so a member's store is scanned once per backup instead of twice.
+      - Empty (the default), only the saving member is read, and a read that fails is a warning.
+    type: list
+    elements: str
+    default: []
   force:
     description: Take a new snapshot even when O(dest) already matches its sidecar.
     type: bool
@@ -242,6 +254,13 @@ kv_hash:
   returned: always
   type: int
   sample: 1176742966
+members_compared:
+  description: With O(compare_members), each member's C(name), C(keys) and C(hash) at the snapshot's revision (all equal,
+    or the module failed); the saving member first.
+  returned: when O(compare_members) is given and the snapshot was taken
+  type: list
+  elements: dict
+  sample: [{"name": "etcd-0", "keys": 209, "hash": 1176742966}, {"name": "etcd-1", "keys": 209, "hash": 1176742966}]
 etcd_version:
   description: Version of etcdctl (or etcdutl) in the container.
   returned: always
@@ -276,8 +295,11 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.hcp.etcd.plugins.module_utils import etcd_cli, snapshot_file
 from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     ETCD_TLS_ARG_SPEC,
+    EtcdMember,
     EtcdModule,
     EtcdModuleError,
+    data_problems,
+    scan_at,
     utc_iso,
 )
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
@@ -300,6 +322,7 @@ ARGUMENT_SPEC = dict(
     hosted_cluster_namespace=dict(type="str"),
     hosted_cluster=dict(type="dict"),
     encryption_key_secret=dict(type="dict", no_log=True),
+    compare_members=dict(type="list", elements="str", default=[]),
     force=dict(type="bool", default=False),
     timeout=dict(type="int", default=600),
 )
@@ -346,6 +369,30 @@ def kv_at(mod, transport, tls, status):
                  "a restore drill of this backup will not compare them" % (revision, transport.where(), exc))
         return {}
     return {"kv_count": count, "kv_hash": kv_hash}
+
+
+def members_at(mod, source, names, status):
+    """Every member's key count and hashkv at the snapshot's revision, read at once; the saving member (``source``,
+    an EtcdMember) first. Raises, naming the member, unless every one equals the saving member."""
+    revision = (status or {}).get("revision")
+    if not revision:
+        raise EtcdModuleError("the snapshot's revision is unknown (no snapshot status in %s): the members cannot be compared "
+                              "with it; nothing was kept" % source.transport.where())
+    members = [source] + [EtcdMember(mod, name) for name in names if name != source.name]
+    try:
+        found = scan_at(members, revision)
+    except (PodTransportError, etcd_cli.EtcdCliError) as exc:
+        raise EtcdModuleError("the key count and hashkv of every member at the snapshot's revision %d could not be read: %s. "
+                              "Nothing was kept; back up again (a member that stopped answering, or a compaction past that "
+                              "revision)" % (revision, exc))
+    differ = ["%s (%s)" % (f["name"], "; ".join(data_problems(f, found[0]))) for f in found[1:] if data_problems(f, found[0])]
+    if differ:
+        raise EtcdModuleError(
+            "the snapshot saved from %s at revision %d is not what every member serves: %s. Nothing was kept. A member "
+            "serves other data (an empty store left by a restore of one member only?): find the member that holds the "
+            "cluster's data (hcp.etcd.etcd_verify gives each member's keys and hashkv), repair the others from it, then "
+            "back up again" % (found[0]["name"], revision, ", ".join(differ)))
+    return {"kv_count": found[0]["keys"], "kv_hash": found[0]["hash"], "members_compared": found}
 
 
 def check_save_space(transport, db_path, tmp_dir):
@@ -458,13 +505,26 @@ def run_snapshot(mod):
                     "If no member serves, use method copy_db"
                     % (transport.where(), rc, err.decode("utf-8", "replace").strip())
                 )
-            status = snapshot_status(transport, tools, remote, timeout=timeout)
             corrupt_for_test(transport, remote)
-            # the member counts and hashes its keys at the snapshot's revision while the file comes down
+            # While the file comes down: its status (revision, keys), then the member's (or every member compared)
+            # key count and hashkv at that revision. A failed check or a difference removes the file.
+            tls_args = etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"])
+
+            def check():
+                status = snapshot_status(transport, tools, remote, timeout=timeout)
+                if p["compare_members"]:
+                    return status, members_at(mod, EtcdMember(mod, pod, transport, tls_args), p["compare_members"], status)
+                return status, kv_at(mod, transport, tls_args, status)
+
             with ThreadPoolExecutor(max_workers=1) as pool:
-                counted = pool.submit(kv_at, mod, transport, etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"]), status)
+                checked = pool.submit(check)
                 sha, size = transport.download(remote, dest, timeout=timeout)
-                facts.update(counted.result())
+                try:
+                    status, counted = checked.result()
+                except Exception:
+                    os.unlink(dest)
+                    raise
+                facts.update(counted)
         finally:
             try:
                 transport.exec(["rm", "-f", remote, remote + ".part"], idempotent=True, timeout=60)

@@ -52,9 +52,10 @@ def snapshot_bytes(payload_size=8192, seed=b"etcd"):
 class FakeWS(object):
     """Minimal kubernetes.stream WSClient: frames are queued up front or produced on stdin EOF."""
 
-    def __init__(self, pod, argv, frame_size=1000):
+    def __init__(self, pod, argv, frame_size=1000, pod_name=None):
         self.pod = pod
         self.argv = argv
+        self.pod_name = pod_name
         self.frame_size = frame_size
         self.stdin = bytearray()
         self._channels = {}
@@ -66,7 +67,7 @@ class FakeWS(object):
 
     def _produce(self):
         if self._pending is None:
-            rc, out, err, status = self.pod.run(self.argv, bytes(self.stdin))
+            rc, out, err, status = self.pod.run(self.argv, bytes(self.stdin), self.pod_name)
             frames = [(1, out[i:i + self.frame_size]) for i in range(0, len(out), self.frame_size)]
             if err:
                 frames.append((2, err))
@@ -124,6 +125,9 @@ class FakePod(object):
         self.bump_help = bump_help
         self.free_kib = free_kib
         self.calls = []
+        self.pods_asked = []  # the pod of each exec, in order
+        self.kv = {}  # pod -> (key count, hashkv) at any revision; default (76, 98765); a hash of None: the read fails
+        self.kv_barriers = {}  # pod -> a Barrier its key count and hashkv reads wait on
         self.stdin_writes = []
         self.corrupt_next_checksum = 0
         self.break_stream_after = None
@@ -174,14 +178,15 @@ class FakePod(object):
     def stream(self, pod, namespace, container=None, command=None, stdin=False, **kwargs):
         assert kwargs.get("binary") is True and kwargs.get("_preload_content") is False
         self.calls.append(list(command))
-        return FakeWS(self, list(command))
+        self.pods_asked.append(pod)
+        return FakeWS(self, list(command), pod_name=pod)
 
     def _tool(self, argv):
         if argv[:2] == ["env", "ETCDCTL_API=3"]:
             argv = argv[2:]
         return argv[0], argv[1:]
 
-    def run(self, argv, stdin):  # noqa: C901 - a dispatcher
+    def run(self, argv, stdin, pod_name=None):  # noqa: C901 - a dispatcher
         tool, rest = self._tool(argv)
         if tool in ("etcdutl", "etcdctl"):
             version = getattr(self, tool)
@@ -189,7 +194,7 @@ class FakePod(object):
                 status = dict(NOT_FOUND)
                 status["message"] = status["message"] % tool
                 return 127, b"", b"", status
-            return self._etcd(tool, version, rest)
+            return self._etcd(tool, version, rest, pod_name)
         if argv[0] == "sh" and argv[1] == "-c":
             return self._shell(argv[2], argv[3:], stdin)
         if argv[0] == "cat":
@@ -275,7 +280,7 @@ class FakePod(object):
             return 0, ("\n".join(lines) + ("\n" if lines else "")).encode(), b"", None
         raise AssertionError("unexpected script %r" % script)
 
-    def _etcd(self, tool, version, rest):
+    def _etcd(self, tool, version, rest, pod_name=None):
         if rest == ["version"]:
             return 0, ("%s version: %s\nAPI version: %s\n" % (tool, version, version.rsplit(".", 1)[0])).encode(), b"", None
         if rest[:2] == ["snapshot", "restore"] and rest[2:] == ["--help"]:
@@ -295,10 +300,15 @@ class FakePod(object):
             out = json.dumps({"hash": 1234, "revision": 4321, "totalKey": 77, "totalSize": len(self.files[path])})
             return 0, out.encode() + b"\n", warn, None
         args = [a for a in rest if not a.startswith(("--cacert=", "--cert=", "--key=", "--endpoints="))]
+        if args[:2] in (["get", ""], ["endpoint", "hashkv"]) and pod_name in self.kv_barriers:
+            self.kv_barriers[pod_name].wait(timeout=5)  # broken when the members are not read at the same time
+        count, kv_hash = self.kv.get(pod_name, (76, 98765))
+        if kv_hash is None:
+            return 1, b"", b"Error: etcdserver: mvcc: required revision has been compacted\n", None
         if args[:2] == ["get", ""] and "--keys-only" in args:  # the key count at a revision (etcd_cli.keys_at_args)
-            return 0, json.dumps({"header": {"revision": 4321}, "count": 76}).encode(), b"", None
+            return 0, json.dumps({"header": {"revision": 4321}, "count": count}).encode(), b"", None
         if args[:2] == ["endpoint", "hashkv"]:
-            return 0, json.dumps([{"Endpoint": "https://localhost:2379", "HashKV": {"hash": 98765, "hash_revision": 4321}}]).encode(), b"", None
+            return 0, json.dumps([{"Endpoint": "https://localhost:2379", "HashKV": {"hash": kv_hash, "hash_revision": 4321}}]).encode(), b"", None
         if rest[:2] == ["snapshot", "restore"]:
             snap = rest[2]
             opts = dict(o[2:].split("=", 1) for o in rest[3:] if "=" in o)

@@ -245,3 +245,65 @@ def test_the_member_counts_and_hashes_its_keys_while_the_snapshot_comes_down(pod
     assert not both.broken
     assert result["kv_count"] == 76 and result["kv_hash"] == 98765
     assert json.load(open(result["dest"] + ".json"))["kv_hash"] == 98765
+
+
+def test_every_member_is_compared_with_the_snapshot_at_its_revision_at_once_while_it_comes_down(pod, tmp_path, monkeypatch):
+    """compare_members: the three members' reads meet (they run at the same time) and meet the download; the result
+    names each member's keys and hash, and the sidecar keeps the saving member's."""
+    import threading
+
+    from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransport
+
+    members = threading.Barrier(3)
+    pod.kv_barriers = {"etcd-0": members, "etcd-1": members, "etcd-2": members}
+    with_download = threading.Barrier(2)
+    real_download = PodTransport.download
+
+    def download(self, *args, **kwargs):
+        with_download.wait(timeout=5)
+        return real_download(self, *args, **kwargs)
+
+    real_scan_at = etcd_snapshot.scan_at
+
+    def scan_at(*args):
+        with_download.wait(timeout=5)  # broken when the download waits for the members, or they for it
+        return real_scan_at(*args)
+
+    monkeypatch.setattr(PodTransport, "download", download)
+    monkeypatch.setattr(etcd_snapshot, "scan_at", scan_at)
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert not failed, result
+    assert not members.broken and not with_download.broken
+    assert result["members_compared"] == [{"name": "etcd-%d" % i, "keys": 76, "hash": 98765} for i in range(3)]
+    assert result["kv_count"] == 76 and result["kv_hash"] == 98765
+    assert json.load(open(result["dest"] + ".json"))["kv_hash"] == 98765
+    assert {"etcd-1", "etcd-2"} <= set(pod.pods_asked)
+
+
+def test_a_member_serving_other_data_fails_the_backup_by_name_and_no_snapshot_is_kept(pod, tmp_path):
+    """etcd-2 serves an empty store (what restoring etcd-0 alone leaves): the file is removed, no sidecar is written,
+    and the message names etcd-2 and what differs."""
+    pod.kv = {"etcd-2": (0, 11)}
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert failed
+    assert "etcd-2 (0 keys, etcd-0 has 76; hashkv 11 differs from etcd-0's 98765)" in result["msg"], result["msg"]
+    assert "etcd-1" not in result["msg"].split("serves:")[0]
+    assert "Nothing was kept" in result["msg"]
+    backups = tmp_path / "backups"
+    assert sorted(os.listdir(str(backups))) == []
+    assert not [p for p in pod.files if p.startswith("/var/lib/hcp-etcd-snapshot")]
+
+
+def test_a_member_that_cannot_be_compared_fails_the_backup_and_no_snapshot_is_kept(pod, tmp_path):
+    pod.kv = {"etcd-1": (76, None)}  # its read fails (compacted past the snapshot's revision)
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert failed
+    assert "could not be read" in result["msg"] and "back up again" in result["msg"], result["msg"]
+    assert os.listdir(str(tmp_path / "backups")) == []
+
+
+def test_without_compare_members_only_the_saving_member_is_read(pod, tmp_path):
+    pod.kv = {"etcd-1": (0, 11)}
+    failed, result, _m = snap(pod, tmp_path)
+    assert not failed, result
+    assert set(pod.pods_asked) == {"etcd-0"} and "members_compared" not in result

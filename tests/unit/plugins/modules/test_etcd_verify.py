@@ -90,3 +90,18 @@ def test_a_member_that_does_not_answer_raises_for_a_retry():
     found[1].status = refuse
     with pytest.raises(RuntimeError, match="deadline"):
         check_once(found, 2, 0)
+
+
+def test_without_by_data_no_store_is_scanned_and_the_verdict_says_so():
+    """by_data=False (the backup's pre-flight, which compares every member with the snapshot instead): status and
+    member list only, no scan of any store, and the lines do not claim a comparison by data."""
+    found = members((105, 412, 1), (107, 0, 2), (106, 412, 1))
+    consistent, revision, facts = check_once(found, 3, 0, by_data=False)
+    assert consistent and revision == 105
+    assert [m.scanned_at for m in found] == [[], [], []]
+    assert [(f["keys"], f["hash"]) for f in facts] == [(None, None)] * 3
+    lines = verdict_lines(consistent, revision, facts)
+    assert lines[0] == "etcd-0: rev 105, cluster ID %d, leader 1: OK" % CLUSTER_ID
+    assert lines[-1] == "VERDICT: OK, every member answers in one cluster with a leader (3 members; their data not compared here)"
+    consistent, _revision, facts = check_once(members((105, 1, 7), (105, 1, 7), started=2), 3, 0, by_data=False)
+    assert not consistent and "2 started members, expected 3" in facts[0]["problem"]
