@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import copy
 import datetime
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -231,15 +232,19 @@ def at_once(calls):
         return list(pool.map(lambda call: call(), list(calls)))
 
 
-def scan_at(members, revision):
+def scan_at(members, revision, wait_behind=0):
     """Each member's own key count and hashkv at ``revision``, the members asked at the same time (each read is a
-    scan of that member's whole store, in its own pod): ``[{"name", "keys", "hash"}]`` in the order of ``members``."""
-    found = at_once([lambda m=m: (m.keys_at(revision), m.hash_at(revision)) for m in members])
-    return [{"name": m.name, "keys": keys, "hash": kv_hash} for m, (keys, kv_hash) in zip(members, found)]
+    scan of that member's whole store, in its own pod): ``[{"name", "keys", "hash"}]`` in the order of ``members``.
+    A member whose store has not reached ``revision`` is waited for up to ``wait_behind`` seconds, then given with
+    ``keys`` and ``hash`` None and ``behind`` (its own revision)."""
+    return at_once([lambda m=m: m.scan(revision, wait_behind) for m in members])
 
 
 def data_problems(fact, reference):
     """How one member's key count and hashkv differ from the reference member's (both read at one revision)."""
+    if fact.get("behind") is not None:
+        return ["at revision %d, it never reached the revision %s was read at: another store, or far behind"
+                % (fact["behind"], reference["name"])]
     problems = []
     if fact["keys"] != reference["keys"]:
         problems.append("%d keys, %s has %d" % (fact["keys"], reference["name"], reference["keys"]))
@@ -288,6 +293,19 @@ class EtcdMember(object):
 
     def hash_at(self, revision):
         return etcd_cli.parse_hashkv(self.run(*etcd_cli.hashkv_args(revision)))
+
+    def scan(self, revision, wait_behind=0):
+        """This member's key count and hashkv at ``revision`` (see ``scan_at``)."""
+        deadline = time.time() + wait_behind
+        while True:
+            try:
+                return {"name": self.name, "keys": self.keys_at(revision), "hash": self.hash_at(revision)}
+            except (PodTransportError, etcd_cli.EtcdCliError) as exc:
+                if "future revision" not in str(exc):
+                    raise
+                if time.time() >= deadline:
+                    return {"name": self.name, "keys": None, "hash": None, "behind": self.status()["revision"]}
+                time.sleep(1)
 
     def started_members(self):
         return [m for m in self.etcdctl("member", "list").get("members", []) if m.get("name")]

@@ -380,7 +380,7 @@ def members_at(mod, source, names, status):
                               "with it; nothing was kept" % source.transport.where())
     members = [source] + [EtcdMember(mod, name) for name in names if name != source.name]
     try:
-        found = scan_at(members, revision)
+        found = scan_at(members, revision, wait_behind=10)  # a healthy follower applies the saved revision in ms
     except (PodTransportError, etcd_cli.EtcdCliError) as exc:
         raise EtcdModuleError("the key count and hashkv of every member at the snapshot's revision %d could not be read: %s. "
                               "Nothing was kept; back up again (a member that stopped answering, or a compaction past that "
@@ -388,10 +388,10 @@ def members_at(mod, source, names, status):
     differ = ["%s (%s)" % (f["name"], "; ".join(data_problems(f, found[0]))) for f in found[1:] if data_problems(f, found[0])]
     if differ:
         raise EtcdModuleError(
-            "the snapshot saved from %s at revision %d is not what every member serves: %s. Nothing was kept. A member "
-            "serves other data (an empty store left by a restore of one member only?): find the member that holds the "
-            "cluster's data (hcp.etcd.etcd_verify gives each member's keys and hashkv), repair the others from it, then "
-            "back up again" % (found[0]["name"], revision, ", ".join(differ)))
+            "the snapshot saved from %s at revision %d is not what every member serves: %s. Nothing was kept. The members "
+            "serve different stores (the empty ones a restore of one member only leaves, which endpoint health calls "
+            "healthy): restore every member from the last good backup (playbooks/restore.yml -e snapshot=...), then back "
+            "up again" % (found[0]["name"], revision, ", ".join(differ)))
     return {"kv_count": found[0]["keys"], "kv_hash": found[0]["hash"], "members_compared": found}
 
 

@@ -165,10 +165,10 @@ def check_once(members, expect_members, min_revision, by_data=True):
 
 
 def verdict_lines(consistent, revision, facts):
-    by_data = all(f["keys"] is not None for f in facts)
+    by_data = any(f["keys"] is not None for f in facts)
     lines = [
         ("%s: %d keys at rev %d, hashkv %s: %s" % (f["name"], f["keys"], revision, f["hash"], "OK" if f["ok"] else "FAIL (%s)" % f["problem"])
-         if by_data else
+         if f["keys"] is not None else
          "%s: rev %d, cluster ID %s, leader %s: %s" % (f["name"], f["revision"], f["cluster_id"], f["leader"], "OK" if f["ok"] else "FAIL (%s)" % f["problem"]))
         for f in facts
     ]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import stat
+from types import SimpleNamespace
 
 import conftest
 from ansible_collections.hcp.etcd.plugins.modules import etcd_snapshot
@@ -265,9 +266,9 @@ def test_every_member_is_compared_with_the_snapshot_at_its_revision_at_once_whil
 
     real_scan_at = etcd_snapshot.scan_at
 
-    def scan_at(*args):
+    def scan_at(*args, **kwargs):
         with_download.wait(timeout=5)  # broken when the download waits for the members, or they for it
-        return real_scan_at(*args)
+        return real_scan_at(*args, **kwargs)
 
     monkeypatch.setattr(PodTransport, "download", download)
     monkeypatch.setattr(etcd_snapshot, "scan_at", scan_at)
@@ -307,3 +308,26 @@ def test_without_compare_members_only_the_saving_member_is_read(pod, tmp_path):
     failed, result, _m = snap(pod, tmp_path)
     assert not failed, result
     assert set(pod.pods_asked) == {"etcd-0"} and "members_compared" not in result
+
+
+def test_a_member_whose_store_never_reaches_the_snapshots_revision_is_named_as_behind(pod, tmp_path, monkeypatch):
+    """An emptied member that rejoined as new (the published procedure's etcd-1 and etcd-2) answers a read at the
+    snapshot's revision with 'future revision': it is waited for, then named with its own revision."""
+    from ansible_collections.hcp.etcd.plugins.module_utils import etcd_module
+
+    real_run = pod.run
+
+    def run(argv, stdin, pod_name=None):
+        if pod_name == "etcd-2" and "--rev=4321" in argv:
+            return 1, b"", b"Error: etcdserver: mvcc: required revision is a future revision\n", None
+        if pod_name == "etcd-2" and "endpoint" in argv and "status" in argv:
+            return 0, json.dumps([{"Status": {"header": {"revision": 67, "cluster_id": 1, "member_id": 2}, "leader": 1}}]).encode(), b"", None
+        return real_run(argv, stdin, pod_name)
+
+    monkeypatch.setattr(pod, "run", run)
+    clock = [1000.0]  # a clock that the waits advance, so that the 10 s of waiting take no time
+    monkeypatch.setattr(etcd_module, "time", SimpleNamespace(time=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)))
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert failed
+    assert "etcd-2 (at revision 67, it never reached the revision etcd-0 was read at: another store, or far behind)" in result["msg"], result["msg"]
+    assert os.listdir(str(tmp_path / "backups")) == []

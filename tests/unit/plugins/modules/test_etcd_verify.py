@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import EtcdMember
 from ansible_collections.hcp.etcd.plugins.modules.etcd_verify import check_once, verdict_lines
 
 CLUSTER_ID = 14841639068965178418
@@ -41,6 +42,8 @@ class FakeMember(object):
 
     def hash_at(self, revision):
         return self.kv_hash
+
+    scan = EtcdMember.scan
 
 
 def members(*answers, **kwargs):
