@@ -236,15 +236,27 @@ def scan_at(members, revision, wait_behind=0):
     """Each member's own key count and hashkv at ``revision``, the members asked at the same time (each read is a
     scan of that member's whole store, in its own pod): ``[{"name", "keys", "hash"}]`` in the order of ``members``.
     A member whose store has not reached ``revision`` is waited for up to ``wait_behind`` seconds, then given with
-    ``keys`` and ``hash`` None and ``behind`` (its own revision)."""
+    ``keys`` and ``hash`` None and ``behind`` (its own revision); one compacted past it with ``compacted``."""
     return at_once([lambda m=m: m.scan(revision, wait_behind) for m in members])
+
+
+def unreadable(fact, reference_name):
+    """Why a member's store could not be read at the revision ``reference_name`` was read at ('' when it was)."""
+    if fact.get("behind") is not None:
+        return "at revision %d, it never reached the revision %s was read at: another store, or far behind" % (
+            fact["behind"], reference_name)
+    if fact.get("compacted"):
+        return "its store was compacted past the revision %s was read at: another store" % reference_name
+    return ""
 
 
 def data_problems(fact, reference):
     """How one member's key count and hashkv differ from the reference member's (both read at one revision)."""
-    if fact.get("behind") is not None:
-        return ["at revision %d, it never reached the revision %s was read at: another store, or far behind"
-                % (fact["behind"], reference["name"])]
+    why = unreadable(fact, reference["name"])
+    if why:
+        return [why]
+    if unreadable(reference, reference["name"]):
+        return ["nothing to compare with, %s could not be read at that revision" % reference["name"]]
     problems = []
     if fact["keys"] != reference["keys"]:
         problems.append("%d keys, %s has %d" % (fact["keys"], reference["name"], reference["keys"]))
@@ -301,6 +313,8 @@ class EtcdMember(object):
             try:
                 return {"name": self.name, "keys": self.keys_at(revision), "hash": self.hash_at(revision)}
             except (PodTransportError, etcd_cli.EtcdCliError) as exc:
+                if "has been compacted" in str(exc):  # its history is not the one read at revision on the others
+                    return {"name": self.name, "keys": None, "hash": None, "compacted": True}
                 if "future revision" not in str(exc):
                     raise
                 if time.time() >= deadline:

@@ -145,7 +145,7 @@ def check_once(members, expect_members, min_revision, by_data=True):
     revision = min(f["revision"] for f in facts)
     scans = scan_at(members, revision) if by_data else [{"keys": None, "hash": None} for _m in members]
     for fact, scan in zip(facts, scans):
-        fact["keys"], fact["hash"] = scan["keys"], scan["hash"]
+        fact.update(scan)  # keys and hash; behind or compacted for a store that could not be read at R
     reference = facts[0]
     for fact in facts:
         problems = []

@@ -126,7 +126,8 @@ class FakePod(object):
         self.free_kib = free_kib
         self.calls = []
         self.pods_asked = []  # the pod of each exec, in order
-        self.kv = {}  # pod -> (key count, hashkv) at any revision; default (76, 98765); a hash of None: the read fails
+        self.kv = {}  # pod -> (key count, hashkv) at any revision; default (76, 98765); a hash of None: the read
+        # times out; "compacted": the store was compacted past the revision
         self.kv_barriers = {}  # pod -> a Barrier its key count and hashkv reads wait on
         self.stdin_writes = []
         self.corrupt_next_checksum = 0
@@ -303,7 +304,10 @@ class FakePod(object):
         if args[:2] in (["get", ""], ["endpoint", "hashkv"]) and pod_name in self.kv_barriers:
             self.kv_barriers[pod_name].wait(timeout=5)  # broken when the members are not read at the same time
         count, kv_hash = self.kv.get(pod_name, (76, 98765))
-        if kv_hash is None:
+        scan = args[:2] in (["get", ""], ["endpoint", "hashkv"])
+        if scan and kv_hash is None:
+            return 1, b"", b"Error: context deadline exceeded\n", None
+        if scan and kv_hash == "compacted":
             return 1, b"", b"Error: etcdserver: mvcc: required revision has been compacted\n", None
         if args[:2] == ["get", ""] and "--keys-only" in args:  # the key count at a revision (etcd_cli.keys_at_args)
             return 0, json.dumps({"header": {"revision": 4321}, "count": count}).encode(), b"", None

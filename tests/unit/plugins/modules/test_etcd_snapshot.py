@@ -296,10 +296,18 @@ def test_a_member_serving_other_data_fails_the_backup_by_name_and_no_snapshot_is
 
 
 def test_a_member_that_cannot_be_compared_fails_the_backup_and_no_snapshot_is_kept(pod, tmp_path):
-    pod.kv = {"etcd-1": (76, None)}  # its read fails (compacted past the snapshot's revision)
+    pod.kv = {"etcd-1": (76, None)}  # its read times out
     failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
     assert failed
     assert "could not be read" in result["msg"] and "back up again" in result["msg"], result["msg"]
+    assert os.listdir(str(tmp_path / "backups")) == []
+
+
+def test_a_member_compacted_past_the_snapshots_revision_holds_another_store_and_is_named(pod, tmp_path):
+    pod.kv = {"etcd-1": (76, "compacted")}
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert failed
+    assert "etcd-1 (its store was compacted past the revision etcd-0 was read at: another store)" in result["msg"], result["msg"]
     assert os.listdir(str(tmp_path / "backups")) == []
 
 

@@ -108,3 +108,23 @@ def test_without_by_data_no_store_is_scanned_and_the_verdict_says_so():
     assert lines[-1] == "VERDICT: OK, every member answers in one cluster with a leader (3 members; their data not compared here)"
     consistent, _revision, facts = check_once(members((105, 1, 7), (105, 1, 7), started=2), 3, 0, by_data=False)
     assert not consistent and "2 started members, expected 3" in facts[0]["problem"]
+
+
+def test_a_member_compacted_past_the_common_revision_fails_by_name_instead_of_not_answering():
+    """A member restored alone from an older snapshot keeps another history: at the lowest revision of the others
+    its store answers 'compacted'. That is a difference by data, named, not a member that does not answer."""
+    from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import PodTransportError
+
+    found = members((105, 412, 1), (105, 412, 1), (900, 7, 2))
+
+    def compacted(revision):
+        raise PodTransportError("etcdctl get failed (rc=1): mvcc: required revision has been compacted")
+
+    found[2].keys_at = compacted
+    consistent, _revision, facts = check_once(found, 3, 0)
+    assert not consistent and [f["ok"] for f in facts] == [True, True, False]
+    assert facts[2]["problem"] == "its store was compacted past the revision etcd-0 was read at: another store"
+    assert verdict_lines(consistent, 105, facts)[2].startswith("etcd-2: rev 900, cluster ID")
+    found[0].keys_at = compacted  # the reference itself: the others have nothing to compare with
+    consistent, _revision, facts = check_once(found, 3, 0)
+    assert not consistent and "nothing to compare with, etcd-0 could not be read" in facts[1]["problem"]
