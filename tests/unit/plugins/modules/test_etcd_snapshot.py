@@ -339,3 +339,25 @@ def test_a_member_whose_store_never_reaches_the_snapshots_revision_is_named_as_b
     assert failed
     assert "etcd-2 (at revision 67, it never reached the revision etcd-0 was read at: another store, or far behind)" in result["msg"], result["msg"]
     assert os.listdir(str(tmp_path / "backups")) == []
+
+
+def test_killed_while_the_members_are_compared_it_leaves_no_sidecar_and_the_rerun_takes_a_new_snapshot(
+        pod, tmp_path, monkeypatch, crash_instead_of_kill):
+    """The module killed (SIGKILL: nothing after it runs) at etcd-2's hashkv, while the file comes down: whatever
+    file is left has no sidecar, so nothing counts it as a backup (the role's partial directory is never renamed),
+    and the same call again takes a new snapshot and writes the sidecar."""
+    import pytest
+
+    from ansible_collections.hcp.etcd.plugins.module_utils import pod_transport
+    from conftest import Crash
+
+    monkeypatch.setenv(pod_transport.FAULT_ENV, "etcd-2: .*endpoint hashkv:1:kill")
+    with pytest.raises(Crash):
+        snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    backups = tmp_path / "backups"
+    assert not os.path.exists(str(backups / "etcd.db.json")), os.listdir(str(backups))
+    monkeypatch.delenv(pod_transport.FAULT_ENV)
+    failed, result, _m = snap(pod, tmp_path, compare_members=["etcd-0", "etcd-1", "etcd-2"])
+    assert not failed, result
+    assert result["changed"] is True and len(result["members_compared"]) == 3
+    assert json.load(open(result["dest"] + ".json"))["sha256"] == hashlib.sha256(open(result["dest"], "rb").read()).hexdigest()
