@@ -300,6 +300,7 @@ from ansible_collections.hcp.etcd.plugins.module_utils.etcd_module import (
     EtcdModuleError,
     data_problems,
     scan_at,
+    unreadable,
     utc_iso,
 )
 from ansible_collections.hcp.etcd.plugins.module_utils.pod_transport import (
@@ -354,21 +355,22 @@ def snapshot_status(transport, tools, path, timeout=None):
     return etcd_cli.parse_snapshot_status(out, err)
 
 
-def kv_at(mod, transport, tls, status):
-    """The member's key count and hashkv at the snapshot's revision, what a restore drill compares ({} if unreadable)."""
+def kv_at(mod, source, status):
+    """The saving member's (``source``, an EtcdMember) key count and hashkv at the snapshot's revision, what a restore
+    drill compares ({} if unreadable)."""
     revision = (status or {}).get("revision")
     if not revision:
         return {}
     try:
-        count = etcd_cli.parse_keys_count(transport.exec_ok(["etcdctl"] + tls + etcd_cli.keys_at_args(revision),
-                                                            what="etcdctl get --rev=%d" % revision, timeout=120))
-        kv_hash = etcd_cli.parse_hashkv(transport.exec_ok(["etcdctl"] + tls + etcd_cli.hashkv_args(revision),
-                                                          what="etcdctl endpoint hashkv --rev=%d" % revision, timeout=120))
+        found = source.scan(revision)
+        why = unreadable(found, source.name)
     except (PodTransportError, etcd_cli.EtcdCliError) as exc:
+        why = str(exc)
+    if why:
         mod.warn("the key count and hash at revision %d could not be read from %s (compacted since the save?): %s; "
-                 "a restore drill of this backup will not compare them" % (revision, transport.where(), exc))
+                 "a restore drill of this backup will not compare them" % (revision, source.transport.where(), why))
         return {}
-    return {"kv_count": count, "kv_hash": kv_hash}
+    return {"kv_count": found["keys"], "kv_hash": found["hash"]}
 
 
 def members_at(mod, source, names, status):
@@ -510,11 +512,13 @@ def run_snapshot(mod):
             # key count and hashkv at that revision. A failed check or a difference removes the file.
             tls_args = etcd_cli.tls_args(p["endpoint"], tls["cacert"], tls["cert"], tls["key"])
 
+            source = EtcdMember(mod, pod, transport, tls_args)
+
             def check():
                 status = snapshot_status(transport, tools, remote, timeout=timeout)
                 if p["compare_members"]:
-                    return status, members_at(mod, EtcdMember(mod, pod, transport, tls_args), p["compare_members"], status)
-                return status, kv_at(mod, transport, tls_args, status)
+                    return status, members_at(mod, source, p["compare_members"], status)
+                return status, kv_at(mod, source, status)
 
             with ThreadPoolExecutor(max_workers=1) as pool:
                 checked = pool.submit(check)

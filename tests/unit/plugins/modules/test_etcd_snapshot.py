@@ -361,3 +361,13 @@ def test_killed_while_the_members_are_compared_it_leaves_no_sidecar_and_the_reru
     assert not failed, result
     assert result["changed"] is True and len(result["members_compared"]) == 3
     assert json.load(open(result["dest"] + ".json"))["sha256"] == hashlib.sha256(open(result["dest"], "rb").read()).hexdigest()
+
+
+def test_without_compare_members_an_unreadable_count_is_a_warning_and_the_snapshot_is_kept(pod, tmp_path):
+    for answer in ((76, None), (76, "compacted")):
+        pod.kv = {"etcd-0": answer}
+        failed, result, mod = snap(pod, tmp_path, force=True)
+        assert not failed, result
+        assert result["kv_count"] is None and result["kv_hash"] is None
+        assert json.load(open(result["dest"] + ".json"))["kv_hash"] is None
+        assert "a restore drill of this backup will not compare them" in mod._module.warnings[-1], mod._module.warnings
