@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import hashlib
 import json
-import os
 import re
 
 # ---- constants ---------------------------------------------------------------------------
@@ -363,22 +362,44 @@ def snapshot_trailer(path, chunk_size=HASH_CHUNK):
     ``size_ok`` when ``size % 512 == 32``, ``hash_ok`` when the last 32 bytes are the sha256 of
     the rest. Only both together mean a verifiable snapshot.
     """
-    size = os.path.getsize(path)
+    return snapshot_digest(path, chunk_size)[1]
+
+
+def snapshot_digest(path, chunk_size=HASH_CHUNK):
+    """``(sha256, trailer)`` of ``path`` in one read: its sha256, and the ``snapshot_trailer``
+    facts. The hash of all but the last 32 bytes is the file's hash before its last 32 bytes are
+    added, so the file is read and hashed once, not once per question."""
+    digest = hashlib.sha256()  # of every byte read so far but the last TRAILER_SIZE (kept in tail)
+    tail = b""
+    size = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk_size)
+            if not block:
+                break
+            size += len(block)
+            if len(block) >= TRAILER_SIZE:
+                digest.update(tail)
+                digest.update(memoryview(block)[:-TRAILER_SIZE])
+                tail = block[-TRAILER_SIZE:]
+            else:
+                joined = tail + block
+                digest.update(joined[:-TRAILER_SIZE])
+                tail = joined[-TRAILER_SIZE:]
+    whole = digest.copy()
+    whole.update(tail)
     size_ok = size > TRAILER_SIZE and size % TRAILER_ALIGN == TRAILER_SIZE
-    hash_ok = False
-    if size > TRAILER_SIZE:
-        digest = hashlib.sha256()
-        remaining = size - TRAILER_SIZE
-        with open(path, "rb") as handle:
-            while remaining > 0:
-                block = handle.read(min(chunk_size, remaining))
-                if not block:
-                    break
-                remaining -= len(block)
-                digest.update(block)
-            trailer = handle.read(TRAILER_SIZE)
-        hash_ok = remaining == 0 and trailer == digest.digest()
-    return {"size": size, "size_ok": size_ok, "hash_ok": hash_ok, "has_trailer": size_ok and hash_ok}
+    hash_ok = size > TRAILER_SIZE and tail == digest.digest()
+    return whole.hexdigest(), {"size": size, "size_ok": size_ok, "hash_ok": hash_ok, "has_trailer": size_ok and hash_ok}
+
+
+def explicit_skip_hash_check(mode):
+    """``True`` / ``False`` when ``mode`` names the choice (yes / no), ``None`` for ``auto``."""
+    if mode is True or mode in ("yes", "true", "True", "on"):
+        return True
+    if mode is False or mode in ("no", "false", "False", "off"):
+        return False
+    return None
 
 
 def decide_skip_hash_check(mode, method=None, has_trailer=None):
@@ -388,9 +409,10 @@ def decide_skip_hash_check(mode, method=None, has_trailer=None):
     ``copy_db`` file or a file of unknown method without a valid trailer; a ``snapshot save`` file
     is verified, and one whose trailer is damaged is refused.
     """
-    if mode is True or mode in ("yes", "true", "True", "on"):
+    explicit = explicit_skip_hash_check(mode)
+    if explicit is True:
         return True, "requested (skip_hash_check: yes)"
-    if mode is False or mode in ("no", "false", "False", "off"):
+    if explicit is False:
         if has_trailer is False:
             raise EtcdCliError(
                 "skip_hash_check is 'no' but the snapshot has no sha256 trailer (a raw member/snap/db copy?); "

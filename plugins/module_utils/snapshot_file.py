@@ -68,7 +68,8 @@ def inspect(path, sidecar_file=None, allow_missing_sidecar=False, method=None):
             "snapshot %s has no sidecar %s, so its checksum cannot be compared; restore the sidecar next to it, "
             "or pass -e snapshot_allow_missing_sidecar=true to accept the file as it is" % (path, sidecar_file)
         )
-    sha256, size = etcd_cli.file_sha256(path)
+    sha256, trailer = etcd_cli.snapshot_digest(path)  # one read of the file for both
+    size = trailer["size"]
     if sidecar and size != sidecar["size"]:
         raise SnapshotFileError(
             "snapshot %s has %d bytes but its sidecar records %d: the file is truncated or not the one the "
@@ -79,7 +80,6 @@ def inspect(path, sidecar_file=None, allow_missing_sidecar=False, method=None):
             "snapshot %s has sha256 %s but its sidecar records %s: the file was altered or damaged; copy it "
             "again from the backup" % (path, sha256, sidecar["sha256"])
         )
-    trailer = etcd_cli.snapshot_trailer(path)
     method = method or (sidecar or {}).get("method") or ("save" if trailer["has_trailer"] else "copy_db")
     require_trailer(path, method, trailer)
     return {"path": path, "sha256": sha256, "size": size, "sidecar": sidecar, "method": method,

@@ -83,6 +83,8 @@ options:
   snapshot_sha256:
     description:
       - Expected sha256 of O(src); the restore fails before touching the pod if it differs.
+      - With O(state=restored), a member whose staged restore (O(state=staged)) is of this sha256 is swapped in
+        without reading O(src) again; O(src) is read and checked only when the member has to be staged now.
       - With O(state=rolled_back) it names the restore to undo (the run record's C(snapshot_sha256)); O(src) is then not
         read.
     type: str
@@ -373,6 +375,14 @@ def inspect_source(params):
                 trailer=facts["trailer"], skip=skip, reason=reason)
 
 
+def recorded_source(params):
+    """The snapshot as the caller's record names it (``snapshot_sha256``), before ``src`` is read.
+    Enough to find this member's staged restore and swap it in; ``lazy`` says the file itself is
+    still unread (what staging needs of it comes from inspect_source)."""
+    return dict(sha256=params["snapshot_sha256"].strip().lower(), size=None, sidecar=None, method=None, trailer=None,
+                skip=None, reason="", lazy=True)
+
+
 def rollback_source(params):
     """What a rollback needs of the snapshot: its sha256 (the restored data's marker names it). From
     ``snapshot_sha256`` without reading ``src``, else from ``src``."""
@@ -410,7 +420,13 @@ def run_restore(mod):
     if p["bump_revision"] < 0:
         raise EtcdModuleError("bump_revision must be 0 (off) or a positive integer")
 
-    source = rollback_source(p) if p["state"] == "rolled_back" else inspect_source(p)
+    if p["state"] == "rolled_back":
+        source = rollback_source(p)
+    elif p["state"] == "restored" and (p.get("snapshot_sha256") or "").strip():
+        source = None  # known by its sha256: src is read only when this member was not staged before (below)
+    else:
+        source = inspect_source(p)
+    source = source or recorded_source(p)
     sidecar = source["sidecar"] or {}
     result = dict(
         member=member,
@@ -487,7 +503,16 @@ def run_restore(mod):
                           transport.where(), tool, " --skip-hash-check" if source["skip"] else ""))
 
     # ---- stage: the snapshot in, checked, restored beside the live data (never in its place)
-    staged = vol.holds(staging, wanted, bump_revision_applied=bump, skip_hash_check=source["skip"])
+    # A snapshot known only by its sha256 (recorded_source) finds its stage as it was made (the same bytes
+    # give the same --skip-hash-check, unless skip_hash_check names one); without a stage it is read now.
+    lazy = source.get("lazy")
+    exact_skip = etcd_cli.explicit_skip_hash_check(p["skip_hash_check"]) if lazy else source["skip"]
+    staged = vol.holds(staging, wanted, bump_revision_applied=bump,
+                       **({} if exact_skip is None else dict(skip_hash_check=exact_skip)))
+    if lazy:
+        source = dict(source, skip=staged.get("skip_hash_check", False), reason="as staged") if staged else inspect_source(p)
+        result.update(revision=(source["sidecar"] or {}).get("revision"), total_keys=(source["sidecar"] or {}).get("total_keys"),
+                      skip_hash_check=source["skip"], skip_hash_check_reason=source["reason"])
     if staged:
         result.update(revision=staged.get("revision"), total_keys=staged.get("total_keys"), from_stage=not staging_only)
         if staging_only:

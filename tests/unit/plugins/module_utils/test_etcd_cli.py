@@ -400,3 +400,16 @@ def test_full_scans_outlast_etcdctls_default_timeout():
         timeouts = [a for a in argv if a.startswith("--command-timeout=")]
         assert timeouts == ["--command-timeout=300s"], argv
         assert "--rev=42" in argv
+
+
+@pytest.mark.parametrize("chunk_size", [1, 5, 31, 32, 33, 1000, 8224, 1 << 20])
+@pytest.mark.parametrize("body_size", [0, 1, 31, 32, 33, 480, 8192])
+def test_snapshot_digest_is_one_read_with_both_answers(tmp_path, chunk_size, body_size):
+    body = bytes(range(256)) * (body_size // 256) + b"q" * (body_size % 256)
+    for data in (with_trailer(body), body, body + b"\0" * 32):
+        path = write(tmp_path, "d.db", data)
+        sha, info = etcd_cli.snapshot_digest(path, chunk_size=chunk_size)
+        assert sha == hashlib.sha256(data).hexdigest()
+        size_ok = len(data) > 32 and len(data) % 512 == 32
+        hash_ok = len(data) > 32 and data[-32:] == hashlib.sha256(data[:-32]).digest()
+        assert info == {"size": len(data), "size_ok": size_ok, "hash_ok": hash_ok, "has_trailer": size_ok and hash_ok}

@@ -8,6 +8,7 @@ __metaclass__ = type
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -250,6 +251,45 @@ def test_swap_after_stage_does_not_copy_or_restore_again(helper, tmp_path):
     assert marker["staged_at"] <= marker["restored_at"]
     failed, again, _w = restore(helper, src)
     assert not failed and again["changed"] is False
+
+
+def test_swap_by_the_recorded_sha256_does_not_read_the_file_again(helper, tmp_path, monkeypatch):
+    # Inside the outage the swap of a staged member needs only the run record's sha256: the file on the
+    # controller is not hashed again (it was, twice per member, before this). Proven by removing it.
+    src = src_file(tmp_path, sidecar=None)
+    sha = hashlib.sha256(snapshot_bytes()).hexdigest()
+    failed, staged, _w = restore(helper, src, state="staged", snapshot_sha256=sha)
+    assert not failed and staged["staged"] is True and staged["skip_hash_check"] is False, staged
+    reads = []
+    monkeypatch.setattr(etcd_cli, "snapshot_digest", lambda *a, **k: reads.append(a))
+    os.unlink(src)
+    failed, result, _w = restore(helper, src, snapshot_sha256=sha.upper())
+    assert not failed, result
+    assert reads == [] and result["from_stage"] is True and result["changed"] is True
+    assert result["snapshot_sha256"] == sha and result["revision"] == 4321 and result["total_keys"] == 77
+    assert result["skip_hash_check"] is False and _restores(helper) == 1
+    assert helper.files[DATA + "/member/snap/db"] == snapshot_bytes()[:-32]
+    marker = json.loads(helper.files[DATA + "/.hcp-etcd-restore.json"])
+    assert marker["snapshot_sha256"] == sha and marker["skip_hash_check"] is False
+
+
+def test_swap_by_the_recorded_sha256_without_a_stage_checks_the_file_before_any_change(helper, tmp_path):
+    src = src_file(tmp_path)
+    live = dict(helper.files)
+    failed, result, _w = restore(helper, src, snapshot_sha256="ab" * 32)
+    assert failed and "snapshot_sha256 is " + "ab" * 32 in result["msg"] and "wrong or damaged file" in result["msg"]
+    assert helper.files == live and _restores(helper) == 0
+    failed, result, _w = restore(helper, src, snapshot_sha256=hashlib.sha256(snapshot_bytes()).hexdigest())
+    assert not failed and result["from_stage"] is False and _restores(helper) == 1  # staged and swapped now
+    assert result["revision"] == 4321 and result["skip_hash_check"] is False
+
+
+def test_a_stage_made_without_the_hash_check_is_not_swapped_in_when_the_check_is_asked_for(helper, tmp_path):
+    src = src_file(tmp_path)
+    sha = hashlib.sha256(snapshot_bytes()).hexdigest()
+    restore(helper, src, state="staged", skip_hash_check="yes", snapshot_sha256=sha)
+    failed, result, _w = restore(helper, src, skip_hash_check="no", snapshot_sha256=sha)
+    assert not failed and result["from_stage"] is False and result["skip_hash_check"] is False and _restores(helper) == 2
 
 
 def test_a_stage_of_another_restore_or_touched_since_is_redone(helper, tmp_path):
