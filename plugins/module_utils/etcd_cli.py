@@ -343,16 +343,9 @@ def parse_snapshot_status(stdout, stderr=""):
 
 
 def file_sha256(path, chunk_size=HASH_CHUNK):
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(chunk_size)
-            if not block:
-                break
-            size += len(block)
-            digest.update(block)
-    return digest.hexdigest(), size
+    """``(sha256, size)`` of the file ``path``."""
+    sha256, facts = snapshot_digest(path, chunk_size)
+    return sha256, facts["size"]
 
 
 def snapshot_trailer(path, chunk_size=HASH_CHUNK):
