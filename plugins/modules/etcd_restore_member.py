@@ -82,9 +82,10 @@ options:
     type: path
   snapshot_sha256:
     description:
-      - Expected sha256 of O(src); the restore fails before touching the pod if it differs.
+      - Expected sha256 of O(src); the restore fails before it changes the member if it differs.
       - With O(state=restored), a member whose staged restore (O(state=staged)) is of this sha256 is swapped in
-        without reading O(src) again; O(src) is read and checked only when the member has to be staged now.
+        without reading O(src) again (the swap inside the API downtime hashes nothing); O(src) is read and checked
+        only when the member has to be staged now.
       - With O(state=rolled_back) it names the restore to undo (the run record's C(snapshot_sha256)); O(src) is then not
         read.
     type: str
@@ -423,10 +424,9 @@ def run_restore(mod):
     if p["state"] == "rolled_back":
         source = rollback_source(p)
     elif p["state"] == "restored" and (p.get("snapshot_sha256") or "").strip():
-        source = None  # known by its sha256: src is read only when this member was not staged before (below)
+        source = recorded_source(p)  # src is read only when this member was not staged before (below)
     else:
         source = inspect_source(p)
-    source = source or recorded_source(p)
     sidecar = source["sidecar"] or {}
     result = dict(
         member=member,
