@@ -109,23 +109,26 @@ def main():
         md += verdicts
         md.append("")
 
-        # 4. phases
+        # 4. phases, of restore.yml and of each earlier revision measured beside it
+        ours = [t for t in tools if t.startswith("restore.yml")]
         phases = collections.OrderedDict()
-        for r in (r for r in rs if r["tool"] == "restore.yml"):
+        for r in (r for r in rs if r["tool"] in ours):
             p = r.get("phases_reached_at") or {}
             if not p:
                 continue
             items = sorted(((iso(v), k) for k, v in p.items() if v), key=lambda x: x[0])
-            start = iso(r["api_stopped_at"]) if r.get("api_stopped_at") else items[0][0]
             prev_t, prev_k = items[0]
             for t, name in items[1:]:
-                phases.setdefault((r["size_mib"], "%s → %s" % (prev_k, name)), []).append((t - prev_t).total_seconds())
+                phases.setdefault((r["size_mib"], "%s → %s" % (prev_k, name)), {}).setdefault(r["tool"], []).append(
+                    (t - prev_t).total_seconds())
                 prev_t, prev_k = t, name
         if phases:
             md += ["## 4. Where restore.yml's time goes (phases_reached_at of the run reports, seconds, 1 s resolution)", "",
-                   "| etcd data | phase (from → to) | median (min–max) |", "|---|---|---|"]
-            for (size, name), vals in phases.items():
-                md.append("| %s MiB | %s | %s s |" % (size, name.replace("at_", ""), fmt(mmm(vals), digits=0)))
+                   "| etcd data | phase (from → to) | " + " | ".join(sides[t] for t in ours) + " |",
+                   "|---|---|" + "---|" * len(ours)]
+            for (size, name), by_tool in sorted(phases.items(), key=lambda kv: kv[0][0]):
+                md.append("| %s MiB | %s | %s |" % (size, name.replace("at_", ""), " | ".join(
+                    "%s s" % fmt(mmm(by_tool[t]), digits=0) if t in by_tool else "n/a" for t in ours)))
             md.append("")
 
     # 2. transfer
