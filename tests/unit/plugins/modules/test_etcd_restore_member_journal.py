@@ -157,27 +157,34 @@ def _walk(base, src, monkeypatch, tmp_path, pattern, params, then):
     return walked
 
 
-def rollback_or_rerun(src, monkeypatch):
+def rollback_or_rerun(src, monkeypatch, **params):
     """The judge of one walked fault: from the state it left, a rollback gives the old data back, and
     (from the same state) a rerun of the same restore finishes it."""
     def then(pod, why):
         back = copy.deepcopy(pod)
-        failed, result = run(back, src, monkeypatch, state="rolled_back")
+        failed, result = run(back, src, monkeypatch, **dict(params, state="rolled_back"))
         assert not failed, (why, result)
         assert_old_data_back(back, why + " | rollback: " + result["msg"])
-        failed, result = run(pod, src, monkeypatch)
+        failed, result = run(pod, src, monkeypatch, **params)
         assert not failed, (why, result)
         assert_restored(pod, why + " | rerun: " + result["msg"])
     return then
 
 
-def test_every_exec_of_a_swap_then_rollback_or_rerun(staged, src, monkeypatch, tmp_path):
-    walked = _walk(staged, src, monkeypatch, tmp_path, "restored helper-etcd-1", {}, rollback_or_rerun(src, monkeypatch))
+# As the role calls it: the swap, its rerun and its rollback name the snapshot by the run record's sha256
+# (a staged member is then swapped in without reading the file); and with the file alone.
+BY_RECORD = [{}, {"snapshot_sha256": hashlib.sha256(snapshot_bytes()).hexdigest()}]
+
+
+@pytest.mark.parametrize("params", BY_RECORD, ids=["by-file", "by-recorded-sha256"])
+def test_every_exec_of_a_swap_then_rollback_or_rerun(staged, src, monkeypatch, tmp_path, params):
+    walked = _walk(staged, src, monkeypatch, tmp_path, "restored helper-etcd-1", params, rollback_or_rerun(src, monkeypatch, **params))
     assert walked >= 4 * 12
 
 
-def test_every_exec_of_a_swap_without_staging(src, monkeypatch, tmp_path):
-    walked = _walk(new_pod(), src, monkeypatch, tmp_path, "restored helper-etcd-1", {}, rollback_or_rerun(src, monkeypatch))
+@pytest.mark.parametrize("params", BY_RECORD, ids=["by-file", "by-recorded-sha256"])
+def test_every_exec_of_a_swap_without_staging(src, monkeypatch, tmp_path, params):
+    walked = _walk(new_pod(), src, monkeypatch, tmp_path, "restored helper-etcd-1", params, rollback_or_rerun(src, monkeypatch, **params))
     assert walked >= 4 * 20
 
 
